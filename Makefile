@@ -1,0 +1,19 @@
+# `make demo`: set up everything and run refine-taxonomy on the bundled example data.
+# `make test`: set up everything and run the test suite. Both are idempotent.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export CONDA_PREFIX := $(CURDIR)/$(VENV)
+export MPLBACKEND := Agg
+
+.PHONY: setup demo test clean
+setup:
+	bash recipes/install-debian.sh
+
+demo: setup
+	bash scripts/demo.sh
+
+test: setup
+	$(PY) -m pytest -q q2_taxdistill/tests
+
+clean:
+	rm -rf demo-output .pytest_cache

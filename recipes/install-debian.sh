@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Set up q2-taxdistill on Debian bookworm as root: QIIME 2 from Debian, a venv at .venv
+# that sees it, CPU torch first (so nothing pulls a CUDA build), then the plugin.
+# Idempotent: each step is skipped when already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+DEBS="qiime q2cli q2-types q2-feature-table q2-taxa python3-venv python3-pytest python3-biom-format"
+
+missing=""
+for p in $DEBS; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"; done
+if [ -n "$missing" ]; then
+    echo ">> installing Debian packages:$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends $missing
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+    echo ">> creating $VENV"
+    /usr/bin/python3 -m venv --system-site-packages "$VENV"
+fi
+PY="$VENV/bin/python"
+if ! "$PY" -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '2.13.0')" 2>/dev/null; then
+    echo ">> installing torch 2.13.0 (CPU)"
+    "$PY" -m pip install -q "torch==2.13.0"
+fi
+if ! "$PY" -c "import transformers, tokenizers, safetensors" 2>/dev/null; then
+    echo ">> installing transformers"
+    "$PY" -m pip install -q "torch==2.13.0" transformers tokenizers safetensors
+fi
+if ! "$PY" -c "import q2_taxdistill" 2>/dev/null || [ setup.py -nt "$VENV/.plugin-installed" ]; then
+    echo ">> installing q2-taxdistill (editable)"
+    "$PY" -m pip install -q --no-deps --no-build-isolation -e .
+    touch "$VENV/.plugin-installed"
+fi
+
+# q2cli for the venv: /usr/bin/qiime runs the system python, which cannot see venv plugins.
+cat > "$VENV/bin/qiime" <<WRAP
+#!/usr/bin/env bash
+export CONDA_PREFIX="$(pwd)/$VENV"
+exec "$(pwd)/$VENV/bin/python" -m q2cli.__main__ "\$@"
+WRAP
+chmod +x "$VENV/bin/qiime"
+if [ ! -f "$VENV/.q2cache-ok" ] || [ setup.py -nt "$VENV/.q2cache-ok" ]; then
+    CONDA_PREFIX="$(pwd)/$VENV" "$VENV/bin/qiime" dev refresh-cache >/dev/null
+    touch "$VENV/.q2cache-ok"
+fi
+echo ">> ready: $VENV/bin/qiime taxdistill --help"

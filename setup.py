@@ -1,0 +1,19 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="q2-taxdistill",
+    version="0.1.0",
+    description="QIIME 2 plugin: correct noisy contig taxonomy by distilling a "
+                "genomic language model into a small composition + abundance student.",
+    license="BSD-3-Clause",
+    packages=find_packages(),
+    python_requires=">=3.9",
+    install_requires=["numpy", "pandas", "torch", "safetensors"],
+    extras_require={"teacher": ["transformers", "tokenizers"]},
+    package_data={
+        "q2_taxdistill": ["citations.bib", "assets/*/*", "data/example/*"],
+        "q2_taxdistill.tests": ["data/*"],
+    },
+    entry_points={"qiime2.plugins": ["q2-taxdistill=q2_taxdistill.plugin_setup:plugin"]},
+    zip_safe=False,
+)
