@@ -1,0 +1,329 @@
+"""The student: a small network on contig composition (+ co-abundance) distilled from the teacher.
+
+Inputs per contig: TNF (136 canonical tetramer frequencies), log length and, when read
+counts are given, the normalised abundance profile across samples (see `abundance`). One
+softmax head per rank over that rank's taxa plus an "unnamed" output, so the student can
+say "genus X, species unknown" for a relative of the reference species.
+
+Training is cross-fitted: contigs are split into `n_folds`; network f never sees fold f,
+and predicts it. Each network minimises, per rank,
+
+    alpha * CE(hard target) + (1 - alpha) * confidence * T^2 * KL(teacher_T || student_T)
+
+where the hard target puts the label's trust (see `labels`) on the labelled taxon and the
+rest on "unnamed", and teacher_T is the teacher distribution sharpened/softened by T.
+Early stopping watches a held-out split of the training folds. A per-rank temperature,
+fitted on the out-of-fold predictions, calibrates the probabilities.
+"""
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from .abundance import abundance_features
+from .errors import InputError, ModelLoadError, preview
+from .kmers import tnf
+from .labels import EncodedLabels
+from .progress import report
+from .soft_labels import SoftLabels
+from .taxonomy import N_RANKS, RANKS, TaxonomyTree
+
+FORMAT_VERSION = 1
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+
+
+@dataclass
+class StudentConfig:
+    hidden: int = 128
+    dropout: float = 0.2
+    n_folds: int = 5
+    alpha: float = 0.5
+    temperature: float = 2.0
+    max_epochs: int = 25
+    patience: int = 3
+    batch_size: int = 256
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-4
+    validation_fraction: float = 0.1
+    seed: int = 0
+
+
+@dataclass
+class FeatureSpec:
+    """What the student reads and how it was normalised (stored with the model)."""
+
+    samples: Optional[List[str]]
+    mean: List[float] = field(default_factory=list)
+    std: List[float] = field(default_factory=list)
+    tnf: str = "136 canonical tetramer frequencies"
+
+    def raw_features(self, sequences, depth):
+        """Unnormalised inputs: TNF, log length (and abundance features when `samples`)."""
+        composition = tnf(sequences, progress=lambda d, t: report("student: TNF", d, t))
+        lengths = np.array([len(s) for s in sequences], dtype=np.float32)
+        parts = [composition, np.log(np.maximum(lengths, 1.0))[:, None]]
+        if self.samples is not None:
+            if depth is None:
+                raise InputError(
+                    "this student was trained with abundance from samples "
+                    f"{preview(self.samples)}; give the read counts of the same samples.")
+            parts.append(abundance_features(np.asarray(depth, dtype=np.float64)))
+        return np.concatenate(parts, axis=1).astype(np.float32)
+
+    def normalise(self, raw):
+        return (raw - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
+
+    def neighbour_space(self, raw):
+        """Where correction looks for neighbours: TNF z-scores, plus the square-rooted
+        abundance profile weighted to count as much as composition (contigs of one
+        genome share it)."""
+        z = self.normalise(raw)
+        parts = [z[:, :136]]
+        if self.samples is not None:
+            n_samples = len(self.samples)
+            profile = raw[:, 137:137 + n_samples]
+            parts += [15.0 * np.sqrt(profile), 3.0 * raw[:, 137 + n_samples:138 + n_samples]]
+        return np.concatenate(parts, axis=1)
+
+
+class StudentNetwork(nn.Module):
+    def __init__(self, n_inputs, n_classes, hidden=128, dropout=0.2):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Linear(n_inputs, hidden), nn.ReLU(), nn.Dropout(dropout),
+            nn.Linear(hidden, hidden), nn.ReLU(), nn.Dropout(dropout),
+        )
+        self.heads = nn.ModuleList(nn.Linear(hidden, c + 1) for c in n_classes)
+
+    def forward(self, x):
+        h = self.body(x)
+        return [head(h) for head in self.heads]
+
+
+def _hard_targets(labels: EncodedLabels, tree):
+    """Per rank: (target distribution over C_r + 1, mask of rows with a name)."""
+    out = []
+    for r in range(N_RANKS):
+        n_classes = tree.n_classes(r)
+        codes, weights = labels.codes[:, r], labels.weights[:, r]
+        named = codes >= 0
+        target = np.zeros((len(codes), n_classes + 1), np.float32)
+        rows = np.flatnonzero(named)
+        target[rows, codes[rows]] = weights[rows]
+        target[rows, n_classes] = 1.0 - weights[rows]
+        out.append((torch.from_numpy(target), torch.from_numpy(named)))
+    return out
+
+
+def _soft_targets(soft: SoftLabels, temperature):
+    """Per rank: (teacher distribution over C_r + 1 at temperature T, confidence weight)."""
+    out = []
+    for r in range(N_RANKS):
+        p = np.clip(soft.probabilities[r].astype(np.float64), 0.0, 1.0)
+        full = np.concatenate([p, np.clip(1.0 - p.sum(1, keepdims=True), 0.0, 1.0)], axis=1)
+        full = np.power(full + 1e-8, 1.0 / temperature)
+        full /= full.sum(1, keepdims=True)
+        out.append((torch.from_numpy(full.astype(np.float32)),
+                    torch.from_numpy(soft.confidence[:, r].astype(np.float32))))
+    return out
+
+
+def _loss(logits, rows, hard, soft, alpha, temperature):
+    total = torch.zeros(())
+    for r, z in enumerate(logits):
+        target, named = hard[r][0][rows], hard[r][1][rows]
+        if named.any():
+            ce = -(target[named] * torch.log_softmax(z[named], 1)).sum(1).mean()
+            total = total + alpha * ce
+        if soft is not None and alpha < 1.0:
+            q, weight = soft[r][0][rows], soft[r][1][rows]
+            if weight.sum() > 0:
+                log_s = torch.log_softmax(z / temperature, 1)
+                kl = (q * (torch.log(q) - log_s)).sum(1)
+                total = total + (1.0 - alpha) * temperature ** 2 * (weight * kl).sum() / weight.sum()
+    return total
+
+
+def _fit_temperature(logits, hard):
+    """Per-rank temperature minimising the out-of-fold cross-entropy (grid search: robust,
+    deterministic, and cheap for one scalar)."""
+    grid = np.exp(np.linspace(np.log(0.25), np.log(8.0), 41))
+    temperatures = []
+    for r in range(N_RANKS):
+        target, named = hard[r]
+        if not named.any():
+            temperatures.append(1.0)
+            continue
+        z, t = logits[r][named], target[named]
+        losses = [float(-(t * torch.log_softmax(z / T, 1)).sum(1).mean()) for T in grid]
+        temperatures.append(float(grid[int(np.argmin(losses))]))
+    return temperatures
+
+
+class Student:
+    """A fold ensemble of `StudentNetwork`s with the taxonomy and feature spec they speak."""
+
+    def __init__(self, tree, spec, config, networks, fold_of, temperatures, history=None):
+        self.tree = tree
+        self.spec = spec
+        self.config = config
+        self.networks = networks
+        self.fold_of = fold_of
+        self.temperatures = temperatures
+        self.history = history or []
+
+    @property
+    def n_classes(self):
+        return [self.tree.n_classes(r) for r in range(N_RANKS)]
+
+    @classmethod
+    def fit(cls, ids, raw_features, spec: FeatureSpec, labels: EncodedLabels,
+            soft: Optional[SoftLabels], tree: TaxonomyTree, config=None):
+        config = config or StudentConfig()
+        n = len(ids)
+        if n < 2 * config.n_folds:
+            raise InputError(f"{n} labelled contigs are too few to train a student with "
+                             f"{config.n_folds} folds (need at least {2 * config.n_folds}).")
+        spec.mean = raw_features.mean(0).tolist()
+        std = raw_features.std(0)
+        spec.std = np.where(std > 1e-8, std, 1.0).tolist()
+        x = torch.from_numpy(spec.normalise(raw_features))
+        hard = _hard_targets(labels, tree)
+        soft_t = _soft_targets(soft, config.temperature) if soft is not None else None
+        n_classes = [tree.n_classes(r) for r in range(N_RANKS)]
+
+        generator = torch.Generator().manual_seed(config.seed)
+        fold = (torch.randperm(n, generator=generator) % config.n_folds).numpy()
+        networks, history = [], []
+        out_of_fold = [torch.zeros(n, c + 1) for c in n_classes]
+        for f in range(config.n_folds):
+            train = np.flatnonzero(fold != f)
+            perm = torch.randperm(len(train), generator=generator).numpy()
+            n_val = max(1, int(round(config.validation_fraction * len(train))))
+            val, fit_rows = torch.from_numpy(train[perm[:n_val]]), torch.from_numpy(train[perm[n_val:]])
+            torch.manual_seed(config.seed * 1000 + f)
+            net = StudentNetwork(x.shape[1], n_classes, config.hidden, config.dropout)
+            epochs, best = cls._train(net, x, fit_rows, val, hard, soft_t, config, generator, f)
+            history.append({"fold": f, "epochs": epochs, "validation_loss": best})
+            net.eval()
+            held_out = torch.from_numpy(np.flatnonzero(fold == f))
+            with torch.no_grad():
+                for r, z in enumerate(net(x[held_out])):
+                    out_of_fold[r][held_out] = z
+            networks.append(net)
+        temperatures = _fit_temperature(out_of_fold, hard)
+        fold_of = {c: int(k) for c, k in zip(ids, fold)}
+        return cls(tree, spec, config, networks, fold_of, temperatures, history)
+
+    @staticmethod
+    def _train(net, x, rows, val, hard, soft, config, generator, fold):
+        optimiser = torch.optim.AdamW(net.parameters(), lr=config.learning_rate,
+                                      weight_decay=config.weight_decay)
+        best_loss, best_state, stale, epoch = math.inf, None, 0, 0
+        for epoch in range(1, config.max_epochs + 1):
+            net.train()
+            order = rows[torch.randperm(len(rows), generator=generator)]
+            for batch in order.split(config.batch_size):
+                loss = _loss(net(x[batch]), batch, hard, soft, config.alpha, config.temperature)
+                optimiser.zero_grad()
+                loss.backward()
+                optimiser.step()
+            net.eval()
+            with torch.no_grad():
+                val_loss = float(_loss(net(x[val]), val, hard, soft, config.alpha, config.temperature))
+            report(f"student: fold {fold + 1}/{config.n_folds} epoch", epoch, config.max_epochs,
+                   f"validation loss {val_loss:.4f}")
+            if val_loss < best_loss - 1e-4:
+                best_loss, stale = val_loss, 0
+                best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+            else:
+                stale += 1
+                if stale >= config.patience:
+                    break
+        net.load_state_dict(best_state)
+        return epoch, best_loss
+
+    def predict_proba(self, ids, raw_features):
+        """Per rank (n, C_r + 1) calibrated probabilities, last column = unnamed.
+
+        A contig the student was trained on is predicted only by the network that never saw
+        its label (cross-fitting); any other contig by the mean of all networks."""
+        x = torch.from_numpy(self.spec.normalise(np.asarray(raw_features, np.float32)))
+        folds = np.array([self.fold_of.get(c, -1) for c in ids])
+        out = [torch.zeros(len(ids), c + 1) for c in self.n_classes]
+        with torch.no_grad():
+            for f, net in enumerate(self.networks):
+                net.eval()
+                logits = net(x)
+                seen = folds == f
+                unseen = folds < 0
+                for r, z in enumerate(logits):
+                    p = torch.softmax(z / self.temperatures[r], 1)
+                    out[r][torch.from_numpy(seen)] = p[torch.from_numpy(seen)]
+                    out[r][torch.from_numpy(unseen)] += p[torch.from_numpy(unseen)] / len(self.networks)
+        return [p.numpy() for p in out]
+
+    def save_pretrained(self, path):
+        from safetensors.torch import save_file
+
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        tensors = {f"fold{f}.{k}": v.contiguous() for f, net in enumerate(self.networks)
+                   for k, v in net.state_dict().items()}
+        save_file(tensors, str(path / WEIGHTS_FILE))
+        ids = list(self.fold_of)
+        config = {
+            "format_version": FORMAT_VERSION,
+            "architecture": {"name": "StudentNetwork", "n_inputs": len(self.spec.mean),
+                             "n_classes": self.n_classes, "hidden": self.config.hidden,
+                             "dropout": self.config.dropout, "n_folds": len(self.networks),
+                             "outputs": "per rank: taxa of that rank, then 'unnamed'"},
+            "taxonomy": self.tree.to_dict(),
+            "features": asdict(self.spec),
+            "calibration": {"temperatures": dict(zip(RANKS, self.temperatures))},
+            "training": {"parameters": asdict(self.config), "history": self.history,
+                         "contigs": ids, "folds": [self.fold_of[c] for c in ids]},
+            "versions": _versions(),
+        }
+        (path / CONFIG_FILE).write_text(json.dumps(config, indent=1))
+
+    @classmethod
+    def from_pretrained(cls, path):
+        from safetensors.torch import load_file
+
+        path = Path(path)
+        try:
+            config = json.loads((path / CONFIG_FILE).read_text())
+            tensors = load_file(str(path / WEIGHTS_FILE))
+        except (OSError, ValueError) as error:
+            raise ModelLoadError(f"cannot read a student model from {path}: {error}") from None
+        if config.get("format_version") != FORMAT_VERSION:
+            raise ModelLoadError(f"student model format {config.get('format_version')!r} "
+                                 f"is not supported (expected {FORMAT_VERSION}).")
+        arch = config["architecture"]
+        tree = TaxonomyTree.from_dict(config["taxonomy"])
+        spec = FeatureSpec(**config["features"])
+        params = StudentConfig(**config["training"]["parameters"])
+        networks = []
+        for f in range(arch["n_folds"]):
+            net = StudentNetwork(arch["n_inputs"], arch["n_classes"], arch["hidden"], arch["dropout"])
+            prefix = f"fold{f}."
+            net.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+            net.eval()
+            networks.append(net)
+        training = config["training"]
+        fold_of = dict(zip(training["contigs"], training["folds"]))
+        temperatures = [config["calibration"]["temperatures"][r] for r in RANKS]
+        return cls(tree, spec, params, networks, fold_of, temperatures, training.get("history"))
+
+
+def _versions():
+    import q2_taxdistill
+    return {"q2_taxdistill": q2_taxdistill.__version__, "torch": torch.__version__.split("+")[0],
+            "numpy": np.__version__}
