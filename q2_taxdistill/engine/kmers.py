@@ -1,0 +1,173 @@
+"""Canonical k-mer counting: tetranucleotide frequencies (TNF) and k-mer spectra, k = 1..8.
+
+A k-mer and its reverse complement are one canonical class (contigs come from either strand),
+with the class represented by the lexicographically smaller of the two (order A < C < G < T).
+Class ids follow that order, so they are stable across runs and machines. Class counts:
+k=1: 2, 2: 10, 3: 32, 4: 136, 5: 512, 6: 2080.
+
+TNF keeps all 136 canonical tetramers. Taxometer/Vamb project TNF onto a 103-dimensional
+basis that removes the linear dependencies between tetramer frequencies; we keep the 136
+frequencies instead because they are lossless and the student's first (linear) layer can
+learn any linear projection of them, including that one.
+
+Counting is vectorised per contig: bases become codes through a 256-entry lookup table,
+the k-mer index rolls forward as idx_k = idx_{k-1} * 4 + code, and windows touching any
+base other than A/C/G/T are sent to a sentinel bin that is discarded. All k of a spectrum
+come from one such pass per contig.
+"""
+
+from functools import lru_cache
+from typing import Callable, Iterable, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+MAX_K = 8
+PROGRESS_EVERY = 500
+
+# A/C/G/T (either case) -> 0..3, anything else -> 4 (replaced per k_max by `_code_table`).
+_BASE_CODES = np.full(256, 4, dtype=np.uint8)
+for _code, _bases in enumerate(("Aa", "Cc", "Gg", "Tt")):
+    for _b in _bases:
+        _BASE_CODES[ord(_b)] = _code
+
+
+def _check_k(k) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= MAX_K:
+        raise ValueError(f"k must be an integer between 1 and {MAX_K}, got {k!r}.")
+    return int(k)
+
+
+@lru_cache(maxsize=None)
+def _canonical_cached(k: int) -> Tuple[np.ndarray, int]:
+    kmers = np.arange(4 ** k, dtype=np.int64)
+    revcomp = np.zeros_like(kmers)
+    rest = kmers.copy()
+    for _ in range(k):
+        revcomp = revcomp * 4 + (3 - rest % 4)
+        rest //= 4
+    canonical = np.minimum(kmers, revcomp)
+    _, class_of = np.unique(canonical, return_inverse=True)
+    class_of = class_of.astype(np.int64).reshape(-1)
+    class_of.setflags(write=False)
+    return class_of, int(class_of.max()) + 1
+
+
+def canonical_index(k: int) -> Tuple[np.ndarray, int]:
+    """Map every k-mer index (base-4, A=0 C=1 G=2 T=3, first base most significant) to its
+    canonical class id; returns `(class_of, n_classes)`. The array is shared and read-only."""
+    return _canonical_cached(_check_k(k))
+
+
+@lru_cache(maxsize=None)
+def _code_table(k_max: int) -> np.ndarray:
+    """Lookup table whose invalid code 4**k_max pushes every window containing it to or
+    above 4**k for all k <= k_max; after clipping to the sentinel 4**k it stays invalid
+    (sentinel * 4 + code >= 4**(k+1)). Codes are intp because `np.bincount` would otherwise
+    copy its input to intp, which costs more than the wider arithmetic saves."""
+    table = _BASE_CODES.astype(np.intp)
+    table[table == 4] = 4 ** k_max
+    table.setflags(write=False)
+    return table
+
+
+def _codes(seq: str, k_max: int) -> np.ndarray:
+    return _code_table(k_max)[np.frombuffer(seq.encode("ascii", "replace"), dtype=np.uint8)]
+
+
+def _rolling_counts(seq: str, ks: Sequence[int]) -> dict:
+    """Raw (non-canonical) k-mer counts, {k: int64 array of 4**k}, for every k in `ks`."""
+    k_max = max(ks)
+    wanted = set(ks)
+    out = {}
+    idx = _codes(seq, k_max)
+    codes = idx.copy() if k_max > 1 else idx
+    for k in range(1, k_max + 1):
+        size = 4 ** k
+        if k > 1:
+            # Window starting at i extends the (k-1)-window at i by the base at i + k - 1.
+            n = len(idx) - 1
+            if n <= 0:
+                idx = idx[:0]
+            else:
+                idx = idx[:n]
+                idx <<= 2
+                idx += codes[k - 1:k - 1 + n]
+        np.minimum(idx, size, out=idx)
+        if k in wanted:
+            out[k] = np.bincount(idx, minlength=size + 1)[:size].astype(np.int64, copy=False)
+    return out
+
+
+def _to_canonical(raw: np.ndarray, k: int) -> np.ndarray:
+    class_of, n_classes = canonical_index(k)
+    return np.bincount(class_of, weights=raw, minlength=n_classes).astype(np.int64)
+
+
+def kmer_counts(seq: str, k: int) -> np.ndarray:
+    """Canonical k-mer counts (int64, one per class) of one sequence; windows with N skipped."""
+    k = _check_k(k)
+    return _to_canonical(_rolling_counts(seq, [k])[k], k)
+
+
+def _as_sequences(sequences) -> List[str]:
+    seqs = getattr(sequences, "sequences", sequences)
+    if isinstance(seqs, str):
+        raise TypeError("expected a collection of sequences, got a single string.")
+    return seqs if isinstance(seqs, list) else list(seqs)
+
+
+def _normalise(counts: np.ndarray, pseudocount: float) -> np.ndarray:
+    counts = counts.astype(np.float64) + pseudocount
+    totals = counts.sum(axis=1, keepdims=True)
+    empty = totals[:, 0] <= 0
+    counts[empty] = 1.0
+    totals[empty] = counts.shape[1]
+    return (counts / totals).astype(np.float32)
+
+
+def kmer_spectra(
+    sequences,
+    ks: Iterable[int] = (1, 2, 3, 4, 5, 6),
+    pseudocount: float = 0.0,
+    progress: Optional[Callable[[int, int], None]] = None,
+) -> np.ndarray:
+    """Concatenated canonical k-mer frequencies (float32, n x sum of class counts).
+
+    Each k's block sums to 1 per row; a contig with no valid k-mer gets a uniform block.
+    `sequences` is a list of strings or a `Contigs`. All ks come from one pass per contig.
+    `progress(done, total)` is called every few hundred contigs and at the end.
+    """
+    ks = [_check_k(k) for k in ks]
+    if not ks:
+        raise ValueError("ks must name at least one k.")
+    if pseudocount < 0 or not np.isfinite(pseudocount):
+        raise ValueError(f"pseudocount must be a finite number >= 0, got {pseudocount!r}.")
+    seqs = _as_sequences(sequences)
+    total = len(seqs)
+    distinct = sorted(set(ks))
+    maps = {k: canonical_index(k) for k in distinct}
+    counts = {k: np.zeros((total, maps[k][1]), dtype=np.int64) for k in distinct}
+    for row, seq in enumerate(seqs):
+        raw = _rolling_counts(seq, distinct)
+        for k in distinct:
+            counts[k][row] = _to_canonical(raw[k], k)
+        if progress is not None and ((row + 1) % PROGRESS_EVERY == 0 or row + 1 == total):
+            progress(row + 1, total)
+    if total == 0:
+        return np.zeros((0, sum(maps[k][1] for k in ks)), dtype=np.float32)
+    return np.concatenate([_normalise(counts[k], pseudocount) for k in ks], axis=1)
+
+
+def kmer_frequencies(
+    sequences,
+    k: int,
+    pseudocount: float = 0.0,
+    progress: Optional[Callable[[int, int], None]] = None,
+) -> np.ndarray:
+    """Canonical k-mer frequencies (float32, n x n_classes(k)); rows sum to 1, uniform if empty."""
+    return kmer_spectra(sequences, ks=(k,), pseudocount=pseudocount, progress=progress)
+
+
+def tnf(sequences, progress: Optional[Callable[[int, int], None]] = None) -> np.ndarray:
+    """Tetranucleotide frequencies: 136 canonical tetramers per contig (float32, rows sum to 1)."""
+    return kmer_frequencies(sequences, 4, progress=progress)

@@ -1,0 +1,312 @@
+"""Write the bundled SYNTHETIC example (q2_taxdistill/data/example/): contigs, noisy labels,
+true labels and read counts of a small CAMI-like community, seeded and deterministic.
+
+    python scripts/make_example_data.py [--out q2_taxdistill/data/example]
+
+Uses only numpy and pandas. Every genome is made up: sequences come from hierarchical
+order-3 Markov chains (phylum -> class -> order -> family -> genus -> species), so
+composition is more similar within a taxon than between taxa, and every name is invented.
+The noisy labels imitate MMseqs2 against an incomplete reference database.
+"""
+
+import argparse
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+SEED = 42
+N_SAMPLES = 6
+READ_LENGTH = 150
+ORDER = 3
+OUT = Path(__file__).resolve().parent.parent / "q2_taxdistill" / "data" / "example"
+
+# phylum, class, order, family, genus, [species epithets]; GC of the phylum
+PHYLA = {"Synthetobacterota": 0.56, "Simulatiota": 0.40}
+GENERA = [
+    ("Synthetobacterota", "Synthetobacteria", "Synthetobacterales", "Synthetobacteraceae",
+     "Synthibacter", ["primus", "secundus", "tertius", "quartus"]),
+    ("Synthetobacterota", "Synthetobacteria", "Artefactales", "Artefactaceae",
+     "Fictimonas", ["alba", "rubra", "viridis", "lenta"]),
+    ("Simulatiota", "Simulatia", "Simulatiales", "Simulatiaceae",
+     "Imitococcus", ["magnus", "parvus", "medius"]),
+    ("Synthetobacterota", "Synthetobacteria", "Synthetobacterales", "Synthetobacteraceae",
+     "Novimonas", ["ignota"]),
+]
+# Relation to the imagined reference database. novel_species: every contig gets the named
+# sibling species (MMseqs2 finds the closest relative); novel_genus: scattered labels.
+NOVELTY = {
+    "Synthibacter quartus": ("novel_species", "Synthibacter tertius"),
+    "Fictimonas lenta": ("novel_species", "Fictimonas viridis"),
+    "Imitococcus medius": ("novel_species", "Imitococcus parvus"),
+    "Novimonas ignota": ("novel_genus", None),
+}
+PREFIXES = ("d__", "p__", "c__", "o__", "f__", "g__", "s__")
+COMPLEMENT = str.maketrans("ACGT", "TGCA")
+
+
+def lineage_text(names):
+    names = [n for n in names if n is not None]
+    return "; ".join(p + n for p, n in zip(PREFIXES, names)) if names else "Unassigned"
+
+
+def perturb(rng, rows, concentration):
+    """Child transition rows drawn around the parent's: Dirichlet(concentration * parent)."""
+    return np.stack([rng.dirichlet(concentration * r) for r in rows])
+
+
+def markov_sequence(rng, rows, length):
+    """Order-3 Markov chain sample as uint8 codes 0..3 (sequential, so a plain loop)."""
+    cumulative = np.cumsum(rows, axis=1).tolist()
+    draws = rng.random(length).tolist()
+    out = bytearray(length)
+    context = 0
+    mask = 4 ** ORDER - 1
+    for i in range(length):
+        cum = cumulative[context]
+        u = draws[i]
+        base = 0 if u < cum[0] else 1 if u < cum[1] else 2 if u < cum[2] else 3
+        out[i] = base
+        context = ((context << 2) | base) & mask
+    return np.frombuffer(bytes(out), dtype=np.uint8)
+
+
+def diverge(rng, ancestor, rows, rate):
+    """Resample a fraction `rate` of positions from the species chain given the ancestor's
+    preceding three bases: species differ from their genus ancestor but keep its style."""
+    codes = ancestor.copy()
+    positions = np.nonzero(rng.random(len(codes)) < rate)[0]
+    positions = positions[positions >= ORDER]
+    context = np.zeros(len(positions), dtype=np.int64)
+    for back in range(ORDER, 0, -1):
+        context = context * 4 + ancestor[positions - back]
+    cumulative = np.cumsum(rows, axis=1)[context]
+    u = rng.random(len(positions))[:, None]
+    codes[positions] = np.minimum((u >= cumulative).sum(axis=1), 3)
+    return codes
+
+
+def make_genomes(rng):
+    species_rows = {}
+    cache = {}
+
+    def level(key, parent_rows, concentration):
+        if key not in cache:
+            cache[key] = perturb(rng, parent_rows, concentration)
+        return cache[key]
+
+    genomes = []
+    for phylum, cls, order, family, genus, epithets in GENERA:
+        gc = PHYLA[phylum]
+        base = np.array([(1 - gc) / 2, gc / 2, gc / 2, (1 - gc) / 2])
+        p_rows = level(("p", phylum), np.tile(base, (4 ** ORDER, 1)), 25.0)
+        c_rows = level(("c", cls), p_rows, 400.0)
+        o_rows = level(("o", order), c_rows, 400.0)
+        f_rows = level(("f", family), o_rows, 400.0)
+        g_rows = level(("g", genus), f_rows, 300.0)
+        ancestor = markov_sequence(rng, g_rows, 300_000)
+        for epithet in epithets:
+            species = f"{genus} {epithet}"
+            species_rows[species] = perturb(rng, g_rows, 300.0)
+            length = int(rng.integers(150_000, 300_001))
+            start = int(rng.integers(0, len(ancestor) - length + 1))
+            rate = rng.uniform(0.14, 0.26)
+            codes = diverge(rng, ancestor[start:start + length], species_rows[species], rate)
+            lineage = ("Bacteria", phylum, cls, order, family, genus, species)
+            novelty, sibling = NOVELTY.get(species, ("known_species", None))
+            genomes.append({
+                "species": species, "lineage": lineage, "novelty": novelty, "sibling": sibling,
+                "sequence": "".join("ACGT"[c] for c in codes.tolist()),
+                "divergence": float((codes != ancestor[start:start + length]).mean()),
+            })
+    return genomes
+
+
+def contig_lengths(rng, n):
+    """Log-normal, median 3 kb, at least 1 kb (redrawn below), at most 12 kb."""
+    lengths = np.empty(0, dtype=np.int64)
+    while len(lengths) < n:
+        draw = np.round(rng.lognormal(np.log(3000), 0.55, size=2 * n)).astype(np.int64)
+        lengths = np.concatenate([lengths, draw[(draw >= 1000) & (draw <= 12000)]])
+    return lengths[:n]
+
+
+def cut_contigs(rng, genomes):
+    pieces = []
+    for g, genome in enumerate(genomes):
+        seq = genome["sequence"]
+        n = int(rng.integers(26, 35))
+        lengths = contig_lengths(rng, n)
+        while lengths.sum() > 0.85 * len(seq):
+            lengths = lengths[:-1]
+        slack = len(seq) - int(lengths.sum())
+        gaps = np.floor(rng.dirichlet(np.ones(len(lengths) + 1)) * slack).astype(np.int64)
+        position = 0
+        for length, gap in zip(lengths.tolist(), gaps[:-1].tolist()):
+            position += gap
+            piece = seq[position:position + length]
+            if rng.random() < 0.5:
+                piece = piece.translate(COMPLEMENT)[::-1]
+            pieces.append((g, piece))
+            position += length
+    return pieces
+
+
+def simulate_abundance(rng, n_genomes):
+    """Per genome and sample: log-normal abundance, 20% of pairs nearly absent; per-sample
+    sequencing depth varies threefold. Returns expected coverage (genomes x samples)."""
+    abundance = rng.lognormal(0.0, 1.0, size=(n_genomes, 1)) * rng.lognormal(
+        0.0, 1.0, size=(n_genomes, N_SAMPLES))
+    abundance[rng.random(abundance.shape) < 0.2] *= 0.02
+    depth = rng.uniform(6.0, 18.0, size=N_SAMPLES)
+    return abundance / abundance.mean(axis=0) * depth
+
+
+def noisy_label(rng, genome, all_species):
+    """One MMseqs2-like label (lineage tuple, confidence) for a contig of this genome."""
+    lineage = genome["lineage"]
+    if genome["novelty"] == "known_species":
+        return lineage, 1.0 if rng.random() < 0.7 else rng.uniform(0.9, 1.0)
+    if genome["novelty"] == "novel_species":
+        return lineage[:6] + (genome["sibling"],), rng.uniform(0.8, 1.0)
+    # Novel genus: hits scatter over related genera, often stopping above genus.
+    u = rng.random()
+    if u < 0.55:
+        same_family = [s for s in all_species if s[4] == lineage[4] and s[5] != lineage[5]]
+        other = [s for s in all_species if s[1] == lineage[1] and s[4] != lineage[4]]
+        pool = same_family if u < 0.40 else other
+        return pool[int(rng.integers(len(pool)))], rng.uniform(0.5, 0.9)
+    if u < 0.85:
+        return lineage[:5] + (None, None), rng.uniform(0.6, 0.95)
+    return lineage[:3] + (None,) * 4, rng.uniform(0.5, 0.8)
+
+
+def truncate(lineage, rank):
+    return tuple(n if r <= rank else None for r, n in enumerate(lineage))
+
+
+def build(out: Path):
+    rng = np.random.default_rng(SEED)
+    genomes = make_genomes(rng)
+    pieces = cut_contigs(rng, genomes)
+    coverage = simulate_abundance(rng, len(genomes))
+    samples = [f"S{s + 1}" for s in range(N_SAMPLES)]
+
+    # Name each contig after the sample it was "assembled" in (drawn by abundance).
+    origin = [int(rng.choice(N_SAMPLES, p=coverage[g] / coverage[g].sum())) for g, _ in pieces]
+    order = sorted(range(len(pieces)), key=lambda i: (origin[i], i))
+    ids = [""] * len(pieces)
+    per_sample = [0] * N_SAMPLES
+    for i in order:
+        per_sample[origin[i]] += 1
+        ids[i] = f"S{origin[i] + 1}C{per_sample[origin[i]]:05d}"
+
+    lengths = np.array([len(p) for _, p in pieces])
+    genome_of = np.array([g for g, _ in pieces])
+    expected_reads = coverage[genome_of] * lengths[:, None] / READ_LENGTH
+    reads = rng.poisson(expected_reads)
+
+    known = [g["lineage"] for g in genomes if g["novelty"] == "known_species"]
+    labels, confidences = [], []
+    for g in genome_of.tolist():
+        lineage, confidence = noisy_label(rng, genomes[g], known)
+        labels.append(lineage)
+        confidences.append(confidence)
+    # Database-independent noise: ~5% truncated at a random rank, ~2% unassigned.
+    shuffled = rng.permutation(len(pieces))
+    n_trunc = int(round(0.05 * len(pieces)))
+    n_unassigned = int(round(0.02 * len(pieces)))
+    for i in shuffled[:n_trunc].tolist():
+        labels[i] = truncate(labels[i], int(rng.integers(1, 6)))
+        confidences[i] = rng.uniform(0.5, 0.9)
+    for i in shuffled[n_trunc:n_trunc + n_unassigned].tolist():
+        labels[i] = (None,) * 7
+        confidences[i] = None
+
+    out.mkdir(parents=True, exist_ok=True)
+    rows = sorted(range(len(pieces)), key=lambda i: ids[i])
+    with open(out / "contigs.fna", "w") as handle:
+        for i in rows:
+            handle.write(f">{ids[i]}\n")
+            handle.write("\n".join(textwrap.wrap(pieces[i][1], 80)) + "\n")
+    index = pd.Index([ids[i] for i in rows], name="Feature ID")
+    taxonomy = pd.DataFrame({
+        "Taxon": [lineage_text(labels[i]) for i in rows],
+        "Confidence": ["" if confidences[i] is None else f"{confidences[i]:.4f}" for i in rows],
+    }, index=index)
+    taxonomy.to_csv(out / "taxonomy.tsv", sep="\t")
+    truth = pd.DataFrame({
+        "Taxon": [lineage_text(genomes[genome_of[i]]["lineage"]) for i in rows],
+        "Confidence": "1.0",
+    }, index=index)
+    truth.to_csv(out / "truth.tsv", sep="\t")
+    counts = pd.DataFrame(reads[rows], index=index.rename("feature-id"), columns=samples)
+    counts.to_csv(out / "counts.tsv", sep="\t")
+    write_readme(out, genomes, genome_of, lengths, labels, rows)
+
+
+def write_readme(out, genomes, genome_of, lengths, labels, rows):
+    table = []
+    for g, genome in enumerate(genomes):
+        members = np.nonzero(genome_of == g)[0]
+        correct = sum(labels[i][6] == genome["species"] for i in members)
+        table.append(
+            f"| {genome['species']} | {genome['lineage'][4]} | {genome['novelty']} | "
+            f"{len(genome['sequence']):,} | {genome['divergence']:.1%} | {len(members)} | "
+            f"{correct} |"
+        )
+    n_unassigned = sum(all(n is None for n in labels[i]) for i in rows)
+    text = f"""# Example data (synthetic)
+
+Everything here is SYNTHETIC: invented genomes with invented, clearly made-up names
+(`g__Synthibacter`, `p__Simulatiota`, ...). It is small enough to ship with the plugin and
+to run the whole pipeline quickly on a laptop; it is not a benchmark.
+
+Regenerate it exactly (seed {SEED}, numpy and pandas only) from the repository root with:
+
+    python scripts/make_example_data.py
+
+## Files
+- `contigs.fna`: {len(rows)} contigs ({int(lengths.sum()):,} bp), 80-column plain FASTA, IDs
+  `S<sample>C<nnnnn>` (the sample the contig was "assembled" in).
+- `taxonomy.tsv`: noisy labels, QIIME 2 `FeatureData[Taxonomy]` TSV (`Feature ID`, `Taxon`,
+  `Confidence`); `Unassigned` with an empty confidence where the classifier found nothing
+  ({n_unassigned} contigs).
+- `truth.tsv`: the true lineage of every contig, same form (Confidence 1.0).
+- `counts.tsv`: integer read counts ({READ_LENGTH} bp reads), header `feature-id` + samples
+  `S1..S{N_SAMPLES}`, contigs as rows. Imported as a biom `FeatureTable[Frequency]` it is
+  transposed: QIIME 2 tables hold samples as rows and contigs as features (columns).
+
+## How it was made
+- Composition: a hierarchy of order-3 Markov chains. Each phylum has its own GC content and
+  transition rows; every class, order, family and genus redraws its rows around its
+  parent's (Dirichlet), so closer taxa have more similar k-mer composition. Each genus
+  ancestor (300 kb) is sampled from its chain; each species genome (150-300 kb) is a
+  window of it in which 14-26% of positions are redrawn from a species-level perturbed
+  chain (10-20% actual substitutions).
+- Contigs: 26-34 non-overlapping pieces per genome, log-normal lengths (median 3 kb,
+  1-12 kb), random strand.
+- Abundance: per genome and sample log-normal (genome effect x sample effect, 20% of pairs
+  x0.02), per-sample sequencing depth 6-18x; Poisson read counts of {READ_LENGTH} bp reads.
+- Noisy labels, as MMseqs2 against a reference database that lacks some taxa:
+  `known_species` contigs get their true lineage (confidence ~1); `novel_species` contigs
+  all get a sibling species' name (confidence 0.8-1); the `novel_genus` genome's contigs
+  scatter over other genera (40% same family, 15% another family) or stop at family or
+  class. Then 5% of all labels are truncated at a random rank and 2% become `Unassigned`.
+
+## Genomes
+| species | family | novelty | length (bp) | substitutions vs genus ancestor | contigs | contigs labelled with the true species |
+|---|---|---|---|---|---|---|
+""" + "\n".join(table) + "\n"
+    (out / "README.md").write_text(text)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=OUT, help="output folder")
+    build(parser.parse_args().out)
+
+
+if __name__ == "__main__":
+    main()
