@@ -29,6 +29,13 @@ if ! "$PY" -c "import transformers, tokenizers, safetensors" 2>/dev/null; then
     echo ">> installing transformers"
     "$PY" -m pip install -q "torch==2.13.0" transformers tokenizers safetensors
 fi
+# huggingface_hub pulls a click >= 8.2, which breaks the q2cli of QIIME 2 2022.11 (it sets
+# Option.is_bool_flag); only huggingface_hub's own CLI needs the newer click, we never use it.
+if "$PY" -c "import click, sys; sys.exit(tuple(map(int, click.__version__.split('.')[:2])) < (8, 2))" 2>/dev/null \
+        && "$PY" -c "import q2cli" 2>/dev/null && [ ! -d /usr/lib/python3/dist-packages/rachis ]; then
+    echo ">> pinning click < 8.2 for q2cli 2022.x"
+    "$PY" -m pip install -q "click>=8.1,<8.2" 2>&1 | grep -v "dependency conflicts\|huggingface-hub\|resolver does not" || true
+fi
 if ! "$PY" -c "import q2_taxdistill" 2>/dev/null || [ setup.py -nt "$VENV/.plugin-installed" ]; then
     echo ">> installing q2-taxdistill (editable)"
     "$PY" -m pip install -q --no-deps --no-build-isolation -e .
