@@ -1,0 +1,229 @@
+"""Formats to and from the views the actions use (pandas frames, the engine's Student)."""
+import csv
+import json
+import os
+
+import numpy as np
+import pandas as pd
+from q2_types.feature_data import TSVTaxonomyFormat
+
+from q2_taxdistill._formats import (
+    RANKS, EmbeddingsDirectoryFormat, MMseqs2LCAFormat, SoftLabelsFormat,
+    StudentModelDirectoryFormat, check_lineage, mmseqs2_shape)
+from q2_taxdistill.engine.student import Student
+from q2_taxdistill.plugin_setup import plugin
+
+_SUM_TOLERANCE = 1e-4
+
+
+def _check_text(values, what):
+    """Tabs and line breaks would break the TSV layout, and empty IDs are not IDs."""
+    values = pd.Series(values, dtype=object).astype(str)
+    bad = values[values.str.contains(r"[\t\r\n]", regex=True) | (values.str.strip() == "")]
+    if len(bad):
+        raise ValueError(f"{what} must be non-empty and free of tabs and line breaks: "
+                         f"{', '.join(repr(v) for v in bad.unique()[:5])}")
+
+
+# --- soft labels -------------------------------------------------------------------------------
+
+@plugin.register_transformer
+def _soft_labels_to_df(ff: SoftLabelsFormat) -> pd.DataFrame:
+    df = pd.read_csv(str(ff), sep="\t", dtype=str, keep_default_na=False, na_filter=False,
+                     quoting=csv.QUOTE_NONE)
+    df["probability"] = df["probability"].astype(float)
+    df["confidence"] = df["confidence"].astype(float)
+    return df
+
+
+@plugin.register_transformer
+def _df_to_soft_labels(df: pd.DataFrame) -> SoftLabelsFormat:
+    columns = list(SoftLabelsFormat.HEADER)
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"soft labels need the column(s) {', '.join(missing)}")
+    out = pd.DataFrame({c: df[c].to_numpy() for c in columns})
+    for col in ("feature-id", "rank", "taxon"):
+        out[col] = out[col].astype(str)
+    _check_text(out["feature-id"], "feature IDs")
+    bad_ranks = sorted(set(out["rank"]) - set(RANKS))
+    if bad_ranks:
+        raise ValueError(f"unknown rank(s) {', '.join(bad_ranks)}; use {', '.join(RANKS)}")
+    _check_text(out["taxon"].unique(), "taxa")
+    for taxon, rank in out[["taxon", "rank"]].drop_duplicates().itertuples(index=False):
+        problem = check_lineage(taxon, rank)
+        if problem:
+            raise ValueError(f"taxon {taxon!r} at rank {rank!r}: {problem}")
+    for col in ("probability", "confidence"):
+        out[col] = pd.to_numeric(out[col], errors="raise").astype(float)
+        outside = ~out[col].between(0.0, 1.0)
+        if outside.any():
+            raise ValueError(f"{col} must lie in [0, 1]; found {out.loc[outside, col].iloc[0]!r}")
+    groups = out.groupby(["feature-id", "rank"], sort=False)
+    sums = groups["probability"].sum()
+    if (sums > 1.0 + _SUM_TOLERANCE).any():
+        fid, rank = sums[sums > 1.0 + _SUM_TOLERANCE].index[0]
+        raise ValueError(f"the probabilities of feature {fid!r} at rank {rank!r} sum to > 1")
+    spread = groups["confidence"].max() - groups["confidence"].min()
+    if (spread > 1e-6).any():
+        fid, rank = spread[spread > 1e-6].index[0]
+        raise ValueError(f"feature {fid!r} at rank {rank!r} has more than one confidence")
+    if out.duplicated(["feature-id", "rank", "taxon"]).any():
+        fid, rank, taxon = out.loc[out.duplicated(["feature-id", "rank", "taxon"]),
+                                   ["feature-id", "rank", "taxon"]].iloc[0]
+        raise ValueError(f"taxon {taxon!r} appears twice for feature {fid!r} at rank {rank!r}")
+    # The format keeps each contig's rows together; a stable sort keeps their order.
+    codes = pd.factorize(out["feature-id"])[0]
+    out = out.iloc[np.argsort(codes, kind="stable")]
+    ff = SoftLabelsFormat()
+    out.to_csv(str(ff), sep="\t", index=False, quoting=csv.QUOTE_NONE)
+    return ff
+
+
+# --- embeddings --------------------------------------------------------------------------------
+
+def _json_default(value):
+    """numpy scalars and arrays in teacher metadata become plain JSON values."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+@plugin.register_transformer
+def _embeddings_to_df(ff: EmbeddingsDirectoryFormat) -> pd.DataFrame:
+    root = str(ff.path)
+    values = np.load(os.path.join(root, "embeddings.npy"), allow_pickle=False)
+    with open(os.path.join(root, "feature-ids.tsv"), encoding="utf-8") as fh:
+        fh.readline()
+        ids = [line.rstrip("\r\n") for line in fh]
+    with open(os.path.join(root, "teacher.json"), encoding="utf-8") as fh:
+        teacher = json.load(fh)
+    df = pd.DataFrame(values.astype(np.float32, copy=False),
+                      index=pd.Index(ids, name="feature-id"),
+                      columns=[str(i) for i in range(values.shape[1])])
+    df.attrs["teacher"] = teacher
+    return df
+
+
+@plugin.register_transformer
+def _df_to_embeddings(df: pd.DataFrame) -> EmbeddingsDirectoryFormat:
+    ids = pd.Index(df.index).astype(str)
+    _check_text(ids, "feature IDs")
+    if ids.has_duplicates:
+        dup = ids[ids.duplicated()].unique()[:5]
+        raise ValueError(f"feature IDs must be unique; repeated: {', '.join(dup)}")
+    try:
+        values = df.to_numpy(dtype=np.float32)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"embeddings must be numeric: {err}") from None
+    if values.ndim != 2 or not np.isfinite(values).all():
+        raise ValueError("embeddings must be a finite 2-D table (no NaN or infinity)")
+    teacher = df.attrs.get("teacher")
+    if isinstance(teacher, str):
+        teacher = {"teacher": teacher}
+    teacher = dict(teacher) if isinstance(teacher, dict) else {}
+    teacher.setdefault("teacher", "unknown")
+    ff = EmbeddingsDirectoryFormat()
+    root = str(ff.path)
+    np.save(os.path.join(root, "embeddings.npy"), np.ascontiguousarray(values),
+            allow_pickle=False)
+    with open(os.path.join(root, "feature-ids.tsv"), "w", encoding="utf-8") as fh:
+        fh.write("feature-id\n")
+        fh.writelines(f"{i}\n" for i in ids)
+    with open(os.path.join(root, "teacher.json"), "w", encoding="utf-8") as fh:
+        json.dump(teacher, fh, indent=2, sort_keys=True, default=_json_default)
+        fh.write("\n")
+    return ff
+
+
+# --- student model -----------------------------------------------------------------------------
+
+@plugin.register_transformer
+def _student_dir_to_student(ff: StudentModelDirectoryFormat) -> Student:
+    return Student.from_pretrained(str(ff.path))
+
+
+@plugin.register_transformer
+def _student_to_student_dir(student: Student) -> StudentModelDirectoryFormat:
+    ff = StudentModelDirectoryFormat()
+    student.save_pretrained(str(ff.path))
+    return ff
+
+
+# --- MMseqs2 LCA import ------------------------------------------------------------------------
+
+_MMSEQS_LEVEL = {prefix: level for level, prefix in enumerate("dpcofgs")}
+
+
+def mmseqs2_lineage_to_qiime(lineage):
+    """`-_cellular organisms;d_Bacteria;k_Bacillati;p_Bacillota` -> `d__Bacteria; p__Bacillota`.
+
+    Elements without one of the seven ranks (`-_` no rank, clades) are dropped; `k_` kingdom
+    stands for the domain only when the lineage has no `d_`. Ranks missing between named
+    ones stay as empty placeholders (`c__`) so positions keep meaning their rank.
+    Returns None when no rank is named.
+    """
+    named = {}
+    kingdom = None
+    for part in lineage.split(";"):
+        part = part.strip()
+        if len(part) < 2 or part[1] != "_":
+            continue
+        prefix, name = part[0], part[2:].strip()
+        if not name:
+            continue
+        if prefix == "k":
+            kingdom = kingdom or name
+        elif prefix in _MMSEQS_LEVEL:
+            named.setdefault(_MMSEQS_LEVEL[prefix], name)
+    if 0 not in named and kingdom is not None:
+        named[0] = kingdom
+    if not named:
+        return None
+    deepest = max(named)
+    return "; ".join(f"{'dpcofgs'[level]}__{named.get(level, '')}"
+                     for level in range(deepest + 1))
+
+
+def _read_mmseqs2(ff):
+    """(feature IDs, QIIME taxa, support or None) from an LCA table."""
+    ids, taxa, support = [], [], []
+    shape = None
+    with ff.open() as fh:
+        for lineno, line in enumerate(fh, start=1):
+            line = line.rstrip("\r\n")
+            if not line.strip():
+                continue
+            fields = line.split("\t")
+            if shape is None:
+                shape = mmseqs2_shape(len(fields), lineno)
+            unassigned = fields[1] == "0" or fields[3].strip().lower() == "unclassified"
+            taxon = None if unassigned else mmseqs2_lineage_to_qiime(fields[-1])
+            ids.append(fields[0])
+            taxa.append(taxon if taxon is not None else "Unassigned")
+            if shape == "vote":
+                support.append(fields[7])
+    return ids, taxa, (support if shape == "vote" else None)
+
+
+def _mmseqs2_frame(ff):
+    ids, taxa, support = _read_mmseqs2(ff)
+    df = pd.DataFrame({"Taxon": taxa}, index=pd.Index(ids, name="Feature ID"), dtype=object)
+    if support is not None:
+        df["Confidence"] = pd.Series(support, index=df.index, dtype=object)
+    return df
+
+
+@plugin.register_transformer
+def _mmseqs2_to_taxonomy(ff: MMseqs2LCAFormat) -> TSVTaxonomyFormat:
+    df = _mmseqs2_frame(ff)
+    out = TSVTaxonomyFormat()
+    df.to_csv(str(out), sep="\t", header=True, index=True, quoting=csv.QUOTE_NONE)
+    return out
+
+
+@plugin.register_transformer
+def _mmseqs2_to_df(ff: MMseqs2LCAFormat) -> pd.DataFrame:
+    return _mmseqs2_frame(ff)
