@@ -7,6 +7,8 @@ from q2_types.feature_data import FeatureData
 import q2_taxdistill
 from q2_taxdistill import _formats, _types
 
+citations = qiime2.plugin.Citations.load("citations.bib", package="q2_taxdistill")
+
 plugin = qiime2.plugin.Plugin(
     name="taxdistill",
     version=q2_taxdistill.__version__,
@@ -19,7 +21,7 @@ plugin = qiime2.plugin.Plugin(
         "network on contig composition and multi-sample abundance."
     ),
     short_description="Contig taxonomy correction by knowledge distillation.",
-    citations=qiime2.plugin.Citations.load("citations.bib", package="q2_taxdistill"),
+    citations=[citations["taxdistill2026"], citations["bolyen2019"]],
 )
 
 # --- types and formats ---
@@ -54,7 +56,217 @@ _register_artifact_class(
     "A trained student network (safetensors weights + JSON description).")
 
 # --- actions (lead) ---
+from qiime2.plugin import Bool, Choices, Float, Int, Range, Str  # noqa: E402
+from q2_types.feature_data import Sequence, Taxonomy  # noqa: E402
+from q2_types.feature_table import FeatureTable, Frequency  # noqa: E402
+
+from q2_taxdistill import _actions, _examples, _pipeline  # noqa: E402
+
+_CONTIGS = {"contigs": "Assembled contigs (nucleotide FASTA). IUPAC codes and lowercase are "
+                       "accepted (non-ACGT bases are treated as N)."}
+_TAXONOMY = {"taxonomy": "Noisy contig labels from a similarity search (MMseqs2, Kraken2 via "
+                         "q2-annotate, BLAST...). A numeric Confidence column, when present, is "
+                         "read as the label's support (MMseqs2's fraction of agreeing fragments)."}
+_ABUNDANCE = {"abundance": "Read counts of the contigs (features) in each sample. Contigs of one "
+                           "genome share a profile across samples, which the student uses."}
+_TEACHER = ("Teacher: 'composition' (canonical k-mer spectra, k=1..6, no model weights, runs "
+            "on a CPU) or a local directory / locally cached Hugging Face id of a causal DNA "
+            "language model such as GenomeOcean (e.g. pGenomeOcean/GenomeOcean-500M). Models "
+            "are never downloaded at run time.")
+_PARAMS = {
+    "teacher": _TEACHER,
+    "n_neighbours": "Number of nearest contigs whose labels vote for a contig (teacher) or whose "
+                    "predictions are averaged with it (correction). 0 turns averaging off.",
+    "min_support": "An input label whose Confidence is below this value is not trusted at its "
+                   "deepest rank (a relative of the reference species), only above it. 1.0 "
+                   "suits MMseqs2 majority-vote support; 0 trusts every label.",
+    "min_length": "Contigs shorter than this (bp) are not scored and keep their input label.",
+    "seed": "Random seed; results are deterministic for a given seed.",
+    "alpha": "Weight of the hard (input) labels in the student's loss; 1 - alpha weighs the "
+             "teacher's soft labels.",
+    "temperature": "Distillation temperature applied to teacher and student distributions.",
+    "n_folds": "Cross-fitting folds: each contig is predicted by a network that never saw its "
+               "own label.",
+    "max_epochs": "Maximum training epochs per fold (early stopping on a held-out split).",
+    "patience": "Epochs without validation improvement before a fold stops.",
+    "hidden": "Width of the student's hidden layers.",
+    "confidence": "Cut each lineage at the deepest rank whose calibrated probability is at "
+                  "least this value. 0.7 was best on the development benchmark for both "
+                  "MMseqs2 label sets.",
+    "device": "Where the language-model teacher runs: auto (a GPU when present), cpu or cuda.",
+}
+
+
+def _params(*names):
+    return {n: _PARAMS[n] for n in names}
+
+
+plugin.methods.register_function(
+    function=_actions.embed,
+    inputs={"contigs": FeatureData[Sequence]},
+    parameters={"teacher": Str, "min_length": Int % Range(1, None),
+                "device": Str % Choices("auto", "cpu", "cuda")},
+    outputs=[("embeddings", FeatureData[_types.Embeddings])],
+    input_descriptions=_CONTIGS,
+    parameter_descriptions=_params("teacher", "min_length", "device"),
+    output_descriptions={"embeddings": "One teacher embedding per contig."},
+    name="Embed contigs with a teacher",
+    description=("Embed contigs once (e.g. with GenomeOcean on a GPU) and re-use the embeddings "
+                 "in 'teach' on any machine. device: 'auto' picks a GPU when one is present."),
+    citations=[citations["genomeocean2025"], citations["taxdistill2026"]],
+    examples={"embed_composition": _examples.embed},
+)
+
+plugin.methods.register_function(
+    function=_actions.teach,
+    inputs={"contigs": FeatureData[Sequence], "taxonomy": FeatureData[Taxonomy],
+            "embeddings": FeatureData[_types.Embeddings]},
+    parameters={"teacher": Str, "n_neighbours": Int % Range(1, None),
+                "min_support": Float % Range(0.0, 1.0, inclusive_end=True),
+                "min_length": Int % Range(1, None), "seed": Int},
+    outputs=[("soft_labels", FeatureData[_types.SoftLabels])],
+    input_descriptions={**_CONTIGS, **_TAXONOMY,
+                        "embeddings": "Teacher embeddings from 'embed'; when given, no teacher "
+                                      "model is run and 'teacher' is ignored."},
+    parameter_descriptions=_params("teacher", "n_neighbours", "min_support", "min_length", "seed"),
+    output_descriptions={"soft_labels": "Per contig and rank, the teacher's probabilities of "
+                                        "the most likely taxa and its confidence."},
+    name="Teach: soft labels from a teacher",
+    description=("Embed contigs with the teacher and turn the noisy labels into cross-fitted "
+                 "soft labels: each contig's distribution comes from the labels of its most "
+                 "similar other contigs (leave-one-out), never from its own label, so wrong "
+                 "labels can be overturned."),
+    citations=[citations["taxdistill2026"], citations["genomeocean2025"]],
+    examples={"teach_composition": _examples.teach},
+)
+
+plugin.methods.register_function(
+    function=_actions.distill,
+    inputs={"contigs": FeatureData[Sequence], "taxonomy": FeatureData[Taxonomy],
+            "soft_labels": FeatureData[_types.SoftLabels], "abundance": FeatureTable[Frequency]},
+    parameters={"alpha": Float % Range(0.0, 1.0, inclusive_end=True),
+                "temperature": Float % Range(0.1, 20.0, inclusive_end=True),
+                "n_folds": Int % Range(2, 20, inclusive_end=True),
+                "max_epochs": Int % Range(1, 1000, inclusive_end=True),
+                "patience": Int % Range(1, 100, inclusive_end=True),
+                "hidden": Int % Range(8, 4096, inclusive_end=True),
+                "min_support": Float % Range(0.0, 1.0, inclusive_end=True),
+                "min_length": Int % Range(1, None), "seed": Int},
+    outputs=[("student", _types.StudentModel)],
+    input_descriptions={**_CONTIGS, **_TAXONOMY,
+                        "soft_labels": "Soft labels from 'teach' for these contigs.",
+                        **_ABUNDANCE},
+    parameter_descriptions=_params("alpha", "temperature", "n_folds", "max_epochs", "patience",
+                                   "hidden", "min_support", "min_length", "seed"),
+    output_descriptions={"student": "The trained student (a cross-fitted ensemble of small "
+                                    "networks on TNF, length and abundance)."},
+    name="Distill: train the student",
+    description=("Train a small network on tetranucleotide frequencies, contig length and (when "
+                 "read counts are given) the co-abundance profile, on the noisy labels and the "
+                 "teacher's soft labels (distillation loss), cross-fitted over folds, with "
+                 "early stopping and per-rank temperature calibration."),
+    citations=[citations["taxdistill2026"], citations["taxometer2024"]],
+    examples={"distill_with_abundance": _examples.distill},
+)
+
+plugin.methods.register_function(
+    function=_actions.correct_taxonomy,
+    inputs={"student": _types.StudentModel, "contigs": FeatureData[Sequence],
+            "abundance": FeatureTable[Frequency], "taxonomy": FeatureData[Taxonomy]},
+    parameters={"confidence": Float % Range(0.0, 1.0, inclusive_end=True),
+                "n_neighbours": Int % Range(0, None), "min_length": Int % Range(1, None)},
+    outputs=[("corrected_taxonomy", FeatureData[Taxonomy])],
+    input_descriptions={"student": "A student from 'distill'.", **_CONTIGS,
+                        "abundance": "Read counts of the contigs in the same samples the "
+                                     "student was trained on (required if it used abundance).",
+                        "taxonomy": "The input labels: contigs the student cannot score "
+                                    "(too short) keep them; without it they become Unassigned."},
+    parameter_descriptions=_params("confidence", "n_neighbours", "min_length"),
+    output_descriptions={"corrected_taxonomy": "Every input contig's corrected lineage, cut at "
+                                               "the deepest confident rank, with the calibrated "
+                                               "Confidence of that rank."},
+    name="Correct contig taxonomy with a student",
+    description=("Predict every contig's lineage with the student, average each contig's "
+                 "prediction with its nearest contigs in composition and co-abundance space, "
+                 "and cut at the deepest rank whose probability reaches 'confidence'."),
+    citations=[citations["taxdistill2026"]],
+    examples={"correct_taxonomy": _examples.correct_taxonomy},
+)
+
+plugin.pipelines.register_function(
+    function=_pipeline.refine_taxonomy,
+    inputs={"contigs": FeatureData[Sequence], "taxonomy": FeatureData[Taxonomy],
+            "abundance": FeatureTable[Frequency], "embeddings": FeatureData[_types.Embeddings]},
+    parameters={"teacher": Str, "n_neighbours": Int % Range(1, None),
+                "min_support": Float % Range(0.0, 1.0, inclusive_end=True),
+                "alpha": Float % Range(0.0, 1.0, inclusive_end=True),
+                "temperature": Float % Range(0.1, 20.0, inclusive_end=True),
+                "n_folds": Int % Range(2, 20, inclusive_end=True),
+                "max_epochs": Int % Range(1, 1000, inclusive_end=True),
+                "confidence": Float % Range(0.0, 1.0, inclusive_end=True),
+                "min_length": Int % Range(1, None), "seed": Int},
+    outputs=[("soft_labels", FeatureData[_types.SoftLabels]),
+             ("student", _types.StudentModel),
+             ("corrected_taxonomy", FeatureData[Taxonomy])],
+    input_descriptions={**_CONTIGS, **_TAXONOMY, **_ABUNDANCE,
+                        "embeddings": "Teacher embeddings from 'embed' (optional)."},
+    parameter_descriptions=_params("teacher", "n_neighbours", "min_support", "alpha",
+                                   "temperature", "n_folds", "max_epochs", "confidence",
+                                   "min_length", "seed"),
+    output_descriptions={"soft_labels": "The teacher's soft labels.",
+                         "student": "The trained student.",
+                         "corrected_taxonomy": "The corrected taxonomy of every input contig."},
+    name="Refine contig taxonomy (teach, distill, correct)",
+    description=("The whole TaxDistill workflow in one step: teach -> distill -> "
+                 "correct-taxonomy, each recorded in provenance."),
+    citations=[citations["taxdistill2026"], citations["taxometer2024"], citations["mmseqs2"]],
+    examples={"refine_taxonomy": _examples.refine_taxonomy},
+)
 
 # --- visualizers ---
+_visualizers = importlib.import_module("q2_taxdistill._visualizers")
+
+plugin.visualizers.register_function(
+    function=_visualizers.evaluate_taxonomy,
+    inputs={"predictions": qiime2.plugin.List[FeatureData[Taxonomy]],
+            "truth": FeatureData[Taxonomy]},
+    parameters={"names": qiime2.plugin.List[qiime2.plugin.Str]},
+    input_descriptions={
+        "predictions": "One or more contig taxonomies to score, e.g. the MMseqs2 labels and "
+                       "their corrected version. A numeric Confidence column, when present, "
+                       "gives the F1-versus-confidence-threshold curves.",
+        "truth": "The true taxonomy of the contigs. Only contigs listed here are scored; at "
+                 "each rank only those whose true lineage names that rank.",
+    },
+    parameter_descriptions={
+        "names": "A distinct name for each taxonomy in `predictions`, in the same order, "
+                 "used in the tables and plots. Default: 'taxonomy 1', 'taxonomy 2', ...",
+    },
+    name="Evaluate contig taxonomies against a truth",
+    description=(
+        "Per-rank precision, recall and F1 of one or more taxonomies against a known truth, "
+        "counted as correct, wrong or unlabelled per contig as in the Taxometer and TaxDistill "
+        "benchmarks, with stacked outcome bars, F1 per rank, F1 against a confidence threshold "
+        "and a downloadable table."),
+    citations=[citations["taxometer2024"], citations["taxdistill2026"]],
+)
+
+plugin.visualizers.register_function(
+    function=_visualizers.summarize_soft_labels,
+    inputs={"soft_labels": FeatureData[_types.SoftLabels],
+            "taxonomy": FeatureData[Taxonomy]},
+    parameters={},
+    input_descriptions={
+        "soft_labels": "The teacher's per-rank probabilities and confidences for the contigs.",
+        "taxonomy": "The input (noisy) taxonomy of the contigs that the teacher was trained on.",
+    },
+    parameter_descriptions={},
+    name="Summarize the teacher's soft labels",
+    description=(
+        "Per rank: the distribution of the teacher's confidence, how often its most probable "
+        "taxon contradicts the input label, and which input taxa it would relabel most often."),
+    citations=[citations["taxdistill2026"]],
+)
+
 
 importlib.import_module("q2_taxdistill._transformers")

@@ -136,7 +136,7 @@ def cut_contigs(rng, genomes):
     pieces = []
     for g, genome in enumerate(genomes):
         seq = genome["sequence"]
-        n = int(rng.integers(26, 35))
+        n = int(rng.integers(55, 71))
         lengths = contig_lengths(rng, n)
         while lengths.sum() > 0.85 * len(seq):
             lengths = lengths[:-1]
@@ -166,10 +166,12 @@ def simulate_abundance(rng, n_genomes):
 def noisy_label(rng, genome, all_species):
     """One MMseqs2-like label (lineage tuple, confidence) for a contig of this genome."""
     lineage = genome["lineage"]
+    # As MMseqs2's fragment vote on real genomes: nearly every fragment of a database genome
+    # agrees (support 1), while a relative's fragments often split (support < 1).
     if genome["novelty"] == "known_species":
-        return lineage, 1.0 if rng.random() < 0.7 else rng.uniform(0.9, 1.0)
+        return lineage, 1.0 if rng.random() < 0.95 else rng.uniform(0.9, 1.0)
     if genome["novelty"] == "novel_species":
-        return lineage[:6] + (genome["sibling"],), rng.uniform(0.8, 1.0)
+        return lineage[:6] + (genome["sibling"],), 1.0 if rng.random() < 0.5 else rng.uniform(0.8, 1.0)
     # Novel genus: hits scatter over related genera, often stopping above genus.
     u = rng.random()
     if u < 0.55:

@@ -226,10 +226,12 @@ class Student:
         optimiser = torch.optim.AdamW(net.parameters(), lr=config.learning_rate,
                                       weight_decay=config.weight_decay)
         best_loss, best_state, stale, epoch = math.inf, None, 0, 0
+        # Small data still get a dozen or more updates per epoch.
+        batch_size = max(16, min(config.batch_size, len(rows) // 16))
         for epoch in range(1, config.max_epochs + 1):
             net.train()
             order = rows[torch.randperm(len(rows), generator=generator)]
-            for batch in order.split(config.batch_size):
+            for batch in order.split(batch_size):
                 loss = _loss(net(x[batch]), batch, hard, soft, config.alpha, config.temperature)
                 optimiser.zero_grad()
                 loss.backward()

@@ -1,0 +1,68 @@
+"""Thin QIIME 2 actions: convert views to engine inputs, call the engine, convert back."""
+from contextlib import contextmanager
+
+import pandas as pd
+from q2_types.feature_data import DNAFASTAFormat
+
+from .engine import workflow
+from .engine.errors import InputError
+from .engine.progress import reporting, stderr_reporter
+from .engine.sequences import Contigs
+from .engine.student import Student, StudentConfig
+
+
+@contextmanager
+def _progress():
+    """Progress lines on stderr: q2cli shows them with --verbose, tests capture them."""
+    with reporting(stderr_reporter()):
+        yield
+
+
+def _contigs(contigs):
+    return Contigs.from_fasta(str(contigs))
+
+
+def _counts(abundance):
+    """FeatureTable[Frequency] (samples x contigs) -> contigs x samples read counts."""
+    if abundance is None:
+        return None
+    if abundance.shape[1] == 0:
+        raise InputError("the abundance table has no features (contigs).")
+    return abundance.T.astype(float)
+
+
+def embed(contigs: DNAFASTAFormat, teacher: str = "composition", min_length: int = 1000,
+          device: str = "auto") -> pd.DataFrame:
+    with _progress():
+        return workflow.embed(_contigs(contigs), teacher=teacher, min_length=min_length,
+                              device=None if device == "auto" else device)
+
+
+def teach(contigs: DNAFASTAFormat, taxonomy: pd.DataFrame, embeddings: pd.DataFrame = None,
+          teacher: str = "composition", n_neighbours: int = 50, min_support: float = 1.0,
+          min_length: int = 1000, seed: int = 0) -> pd.DataFrame:
+    with _progress():
+        soft = workflow.teach(_contigs(contigs), taxonomy, teacher=teacher, embeddings=embeddings,
+                              n_neighbours=n_neighbours, min_support=min_support,
+                              min_length=min_length, seed=seed)
+        return soft.to_frame()
+
+
+def distill(contigs: DNAFASTAFormat, taxonomy: pd.DataFrame, soft_labels: pd.DataFrame,
+            abundance: pd.DataFrame = None, alpha: float = 0.5, temperature: float = 2.0,
+            n_folds: int = 5, max_epochs: int = 25, patience: int = 3, hidden: int = 128,
+            min_support: float = 1.0, min_length: int = 1000, seed: int = 0) -> Student:
+    config = StudentConfig(alpha=alpha, temperature=temperature, n_folds=n_folds,
+                           max_epochs=max_epochs, patience=patience, hidden=hidden, seed=seed)
+    with _progress():
+        return workflow.distill(_contigs(contigs), taxonomy, soft_labels, _counts(abundance),
+                                min_support=min_support, min_length=min_length, config=config)
+
+
+def correct_taxonomy(student: Student, contigs: DNAFASTAFormat, abundance: pd.DataFrame = None,
+                     taxonomy: pd.DataFrame = None, confidence: float = 0.7,
+                     n_neighbours: int = 50, min_length: int = 1000) -> pd.DataFrame:
+    with _progress():
+        return workflow.correct(student, _contigs(contigs), _counts(abundance), taxonomy,
+                                confidence=confidence, n_neighbours=n_neighbours,
+                                min_length=min_length)

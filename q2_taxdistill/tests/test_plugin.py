@@ -1,0 +1,75 @@
+"""The plugin through QIIME 2: usage examples (Artifact API), q2cli, and user-facing errors."""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import qiime2
+from qiime2.plugin.testing import TestPluginBase
+
+from q2_taxdistill.tests.conftest import example_path
+
+
+class UsageExamples(TestPluginBase):
+    package = "q2_taxdistill.tests"
+
+    def test_examples(self):
+        self.execute_examples()
+
+
+def _qiime():
+    venv_qiime = Path(sys.executable).with_name("qiime")
+    return str(venv_qiime) if venv_qiime.exists() else shutil.which("qiime")
+
+
+@pytest.mark.skipif(_qiime() is None, reason="q2cli is not installed")
+def test_refine_taxonomy_through_q2cli(tmp_path):
+    env = dict(os.environ, CONDA_PREFIX=str(Path(sys.executable).parent.parent))
+    qiime = _qiime()
+
+    def run(*args):
+        done = subprocess.run([qiime, *args], cwd=tmp_path, env=env, capture_output=True,
+                              text=True)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done
+
+    counts = pd.read_csv(example_path("counts.tsv"), sep="\t", index_col=0)
+    qiime2.Artifact.import_data("FeatureTable[Frequency]", counts.T.astype(float)).save(
+        str(tmp_path / "abundance.qza"))
+    run("tools", "import", "--type", "FeatureData[Sequence]", "--input-path",
+        example_path("contigs.fna"), "--output-path", "contigs.qza")
+    run("tools", "import", "--type", "FeatureData[Taxonomy]", "--input-path",
+        example_path("taxonomy.tsv"), "--output-path", "taxonomy.qza")
+    run("taxdistill", "refine-taxonomy", "--i-contigs", "contigs.qza", "--i-taxonomy",
+        "taxonomy.qza", "--i-abundance", "abundance.qza", "--p-teacher", "composition",
+        "--p-n-folds", "3", "--p-max-epochs", "10",
+        "--o-soft-labels", "soft.qza", "--o-student", "student.qza",
+        "--o-corrected-taxonomy", "corrected.qza")
+    corrected = qiime2.Artifact.load(str(tmp_path / "corrected.qza")).view(pd.DataFrame)
+    assert len(corrected) == len(counts)
+    assert set(corrected.index) == set(counts.index)
+
+    failed = subprocess.run([qiime, "taxdistill", "teach", "--i-contigs", "contigs.qza",
+                             "--i-taxonomy", "taxonomy.qza", "--p-teacher", "/no/such/model",
+                             "--o-soft-labels", "x.qza"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True)
+    assert failed.returncode != 0
+    assert "/no/such/model" in failed.stderr and "Traceback" not in failed.stderr
+
+
+def test_student_on_other_samples_is_a_clear_error(tmp_path):
+    from qiime2.plugins import taxdistill
+    contigs = qiime2.Artifact.import_data("FeatureData[Sequence]", example_path("contigs.fna"))
+    taxonomy = qiime2.Artifact.import_data("FeatureData[Taxonomy]", example_path("taxonomy.tsv"))
+    counts = pd.read_csv(example_path("counts.tsv"), sep="\t", index_col=0).astype(float)
+    abundance = qiime2.Artifact.import_data("FeatureTable[Frequency]", counts.T)
+    soft, = taxdistill.actions.teach(contigs=contigs, taxonomy=taxonomy)
+    student, = taxdistill.actions.distill(contigs=contigs, taxonomy=taxonomy, soft_labels=soft,
+                                          abundance=abundance, n_folds=2, max_epochs=2)
+    other = qiime2.Artifact.import_data("FeatureTable[Frequency]",
+                                        counts.T.rename(index={"S1": "elsewhere"}))
+    with pytest.raises(ValueError, match="other samples.*elsewhere"):
+        taxdistill.actions.correct_taxonomy(student=student, contigs=contigs, abundance=other)

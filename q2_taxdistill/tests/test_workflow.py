@@ -1,0 +1,173 @@
+"""The engine's teach -> distill -> correct path, its cross-fitting and its bad-input errors."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from q2_taxdistill.engine import workflow
+from q2_taxdistill.engine.correction import decode
+from q2_taxdistill.engine.errors import InputError
+from q2_taxdistill.engine.labels import encode_labels
+from q2_taxdistill.engine.metrics import score_taxonomy
+from q2_taxdistill.engine.sequences import Contigs
+from q2_taxdistill.engine.soft_labels import SoftLabels, neighbour_vote
+from q2_taxdistill.engine.student import Student, StudentConfig
+from q2_taxdistill.engine.taxonomy import TaxonomyTree, parse_lineage
+
+FAST = StudentConfig(n_folds=3, max_epochs=15, patience=3)
+
+
+@pytest.fixture(scope="module")
+def trained(example):
+    soft = workflow.teach(example["contigs"], example["taxonomy"])
+    student = workflow.distill(example["contigs"], example["taxonomy"], soft.to_frame(),
+                               example["counts"], config=FAST)
+    return soft, student
+
+
+def test_partial_support_is_evidence_against_the_deepest_rank_only():
+    lineages = [parse_lineage("d__B; p__P; g__G; s__S")] * 2
+    tree = TaxonomyTree.from_lineages(lineages)
+    labels = encode_labels(tree, lineages, support=np.array([1.0, 0.9]))
+    assert labels.weights[0].tolist() == [1, 1, 0, 0, 0, 1, 1]
+    assert labels.weights[1].tolist() == [1, 1, 0, 0, 0, 1, 0]
+    assert labels.deepest_rank.tolist() == [6, 6]
+
+
+def test_neighbour_vote_never_uses_a_contigs_own_label():
+    lineages = [parse_lineage(t) for t in ["d__A; p__X", "d__A; p__Y", "d__A; p__Y"]]
+    tree = TaxonomyTree.from_lineages(lineages)
+    labels = encode_labels(tree, lineages)
+    neighbours = np.array([[1, 2], [0, 2], [0, 1]])
+    probabilities, confidence = neighbour_vote(neighbours, labels, tree)
+    x, y = tree.encode([parse_lineage("d__A; p__X")])[0, 1], tree.encode([lineages[1]])[0, 1]
+    assert probabilities[1][0, y] == 1.0 and probabilities[1][0, x] == 0.0
+    assert probabilities[1][1, x] == 0.5 and probabilities[1][1, y] == 0.5
+    assert np.allclose(confidence[:, 1], 2 / 7)
+
+
+def test_decode_follows_the_tree_and_cuts_at_the_threshold():
+    lineages = [parse_lineage(t) for t in ["d__A; p__X; c__1", "d__A; p__Y; c__2"]]
+    tree = TaxonomyTree.from_lineages(lineages)
+    p = [np.zeros((1, tree.n_classes(r))) for r in range(7)]
+    p[0][0, 0] = 1.0
+    x, y = tree.encode(lineages)[:, 1]
+    c2 = tree.encode(lineages)[1, 2]
+    c1 = tree.encode(lineages)[0, 2]
+    p[1][0, [x, y]] = [0.8, 0.2]
+    p[2][0, [c1, c2]] = [0.1, 0.9]   # the most probable class lies under the other phylum
+    decision, = decode(p, tree, threshold=0.5)
+    assert decision.lineage[:3] == ("A", "X", None)
+    assert decision.confidence == pytest.approx(0.8)
+    decision, = decode(p, tree, threshold=0.05)
+    assert decision.lineage[:3] == ("A", "X", "1")
+
+
+def test_soft_labels_round_trip_through_the_long_table(trained):
+    soft, _ = trained
+    frame = soft.to_frame(top=1000, min_probability=0.0)
+    back = SoftLabels.from_frame(frame, tree=soft.tree, ids=soft.ids)
+    for a, b in zip(soft.probabilities, back.probabilities):
+        assert np.allclose(a, b, atol=1e-5)
+    assert (frame.groupby(["feature-id", "rank"])["probability"].sum() <= 1 + 1e-5).all()
+
+
+def test_refinement_beats_the_input_labels_on_the_example(example, trained):
+    _, student = trained
+    # ~60 contigs per example genome: a neighbourhood of 10 stays inside one genome
+    corrected = workflow.correct(student, example["contigs"], example["counts"],
+                                 example["taxonomy"], n_neighbours=10)
+    assert list(corrected.index) == example["contigs"].ids
+    before = score_taxonomy(example["taxonomy"]["Taxon"], example["truth"]["Taxon"])
+    after = score_taxonomy(corrected["Taxon"], example["truth"]["Taxon"])
+    for rank in ("order", "family", "genus"):
+        assert after.loc[rank, "f1"] > before.loc[rank, "f1"], rank
+    assert after.loc["species", "precision"] >= before.loc["species", "precision"]
+    assert corrected["Confidence"].between(0, 1).all()
+
+
+def test_student_round_trip_and_cross_fitting(tmp_path, example, trained):
+    _, student = trained
+    student.save_pretrained(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "model.safetensors"]
+    loaded = Student.from_pretrained(tmp_path)
+    raw = student.spec.raw_features(example["contigs"].sequences[:20],
+                                    example["counts"].iloc[:20].to_numpy() /
+                                    example["contigs"].lengths[:20, None])
+    ids = example["contigs"].ids[:20]
+    for a, b in zip(student.predict_proba(ids, raw), loaded.predict_proba(ids, raw)):
+        assert np.allclose(a, b, atol=1e-6)
+    # a training contig is predicted by the one network that never saw it, a new one by all
+    seen = student.predict_proba(ids[:1], raw[:1])
+    unseen = student.predict_proba(["new-contig"], raw[:1])
+    assert not np.allclose(seen[6], unseen[6])
+
+
+def test_same_seed_same_student(example):
+    contigs = example["contigs"].subset(example["contigs"].ids[:120])
+    soft = workflow.teach(contigs, example["taxonomy"])
+    config = StudentConfig(n_folds=2, max_epochs=2, hidden=16)
+    a = workflow.distill(contigs, example["taxonomy"], soft.to_frame(), config=config)
+    b = workflow.distill(contigs, example["taxonomy"], soft.to_frame(), config=config)
+    for na, nb in zip(a.networks, b.networks):
+        for (ka, va), (kb, vb) in zip(na.state_dict().items(), nb.state_dict().items()):
+            assert ka == kb and np.array_equal(va.numpy(), vb.numpy())
+
+
+def test_short_contigs_keep_their_input_label(example, trained):
+    _, student = trained
+    ids = example["contigs"].ids[:30]
+    seqs = list(example["contigs"].sequences[:30])
+    seqs[0] = seqs[0][:500]
+    contigs = Contigs(ids, seqs)
+    corrected = workflow.correct(student, contigs, example["counts"].loc[ids],
+                                 example["taxonomy"], n_neighbours=5)
+    original = parse_lineage(example["taxonomy"].loc[ids[0], "Taxon"])
+    assert parse_lineage(corrected.loc[ids[0], "Taxon"]) == original
+    corrected = workflow.correct(student, contigs, example["counts"].loc[ids], None,
+                                 n_neighbours=5)
+    assert corrected.loc[ids[0], "Taxon"] == "Unassigned"
+    assert len(corrected) == 30
+
+
+def test_unlabelled_and_unknown_ids_are_counted_not_fatal(example, capsys):
+    from q2_taxdistill.engine.progress import reporting, stderr_reporter
+    taxonomy = example["taxonomy"].drop(index=example["contigs"].ids[:7])
+    taxonomy.loc["not-a-contig"] = ["d__Bacteria", 1.0]
+    with reporting(stderr_reporter()):
+        soft = workflow.teach(example["contigs"], taxonomy)
+    err = capsys.readouterr().err
+    assert "7 contig(s) have no input label" in err
+    assert "1 taxonomy ID(s) are not among the contigs" in err and "not-a-contig" in err
+    assert len(soft.ids) == len(example["contigs"])
+
+
+def test_abundance_from_other_samples_is_rejected(example, trained):
+    _, student = trained
+    counts = example["counts"].rename(columns={example["counts"].columns[0]: "other"})
+    with pytest.raises(InputError, match="other samples.*unexpected 'other'"):
+        workflow.correct(student, example["contigs"], counts)
+    with pytest.raises(InputError, match="trained with abundance"):
+        workflow.correct(student, example["contigs"], None)
+
+
+def test_bad_inputs_name_the_problem(example):
+    contigs = example["contigs"]
+    with pytest.raises(InputError, match="no contig has an input label"):
+        workflow.teach(contigs, pd.DataFrame({"Taxon": ["Unassigned"] * len(contigs)},
+                                             index=contigs.ids))
+    counts = example["counts"].copy()
+    counts.iloc[:, 2] = 0
+    soft = workflow.teach(contigs, example["taxonomy"])
+    with pytest.raises(InputError, match="no reads"):
+        workflow.distill(contigs, example["taxonomy"], soft.to_frame(), counts, config=FAST)
+    with pytest.raises(InputError, match="have no row in the read-count table"):
+        workflow.distill(contigs, example["taxonomy"], soft.to_frame(),
+                         example["counts"].iloc[5:], config=FAST)
+    bad = example["taxonomy"].copy()
+    bad.iloc[3, 0] = "d__A; d__B"
+    with pytest.raises(InputError, match=bad.index[3]):
+        workflow.teach(contigs, bad)
+    with pytest.raises(InputError, match="soft labels belong to"):
+        frame = soft.to_frame()
+        frame["feature-id"] = "x" + frame["feature-id"]
+        workflow.distill(contigs, example["taxonomy"], frame, config=FAST)
