@@ -1,8 +1,11 @@
 """The GenomeOcean embedder against a tiny random Mistral built on the spot (no download)."""
 
+import json
 import math
 import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -269,14 +272,22 @@ def _distributed_worker(rank, world, port, model_dir, seqs, out_dir):
 def test_two_process_gloo_matches_single_process(embedder, model_dir, tmp_path):
     import socket
 
-    import torch.multiprocessing as mp
-
     rng = np.random.default_rng(6)
     seqs = [_random_dna(rng, int(n)) for n in rng.integers(20, 400, 9)]
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    mp.spawn(_distributed_worker, args=(2, port, str(model_dir), seqs, str(tmp_path)), nprocs=2)
+    # Spawn from a fresh interpreter: the pytest process (QIIME 2, torch thread pools loaded
+    # by earlier tests) is a poor parent for gloo workers.
+    (tmp_path / "seqs.json").write_text(json.dumps(seqs))
+    code = ("import json, sys, torch.multiprocessing as mp;"
+            "from q2_taxdistill.tests.test_language_model import _distributed_worker;"
+            f"seqs = json.load(open({str(tmp_path / 'seqs.json')!r}));"
+            f"mp.spawn(_distributed_worker, args=(2, {port}, {str(model_dir)!r}, seqs, "
+            f"{str(tmp_path)!r}), nprocs=2)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
     expected = embedder.embed(seqs)
     for rank in (0, 1):
         got = np.load(tmp_path / f"rank{rank}.npy")
