@@ -49,21 +49,23 @@ def teach(use):
     soft_labels.assert_output_type("FeatureData[SoftLabels]")
 
 
-def distill(use):
+def _student(use):
+    """teach then distill on the example: the steps that distill and correct-taxonomy share."""
     contigs, taxonomy, abundance = _inputs(use, abundance=True)
     soft_labels, = _action(use, "teach", {"soft_labels": "soft_labels"},
                            contigs=contigs, taxonomy=taxonomy)
     student, = _action(use, "distill", {"student": "student"}, contigs=contigs,
                        taxonomy=taxonomy, soft_labels=soft_labels, abundance=abundance)
+    return contigs, taxonomy, abundance, student
+
+
+def distill(use):
+    *_, student = _student(use)
     student.assert_output_type("StudentModel")
 
 
 def correct_taxonomy(use):
-    contigs, taxonomy, abundance = _inputs(use, abundance=True)
-    soft_labels, = _action(use, "teach", {"soft_labels": "soft_labels"},
-                           contigs=contigs, taxonomy=taxonomy)
-    student, = _action(use, "distill", {"student": "student"}, contigs=contigs,
-                       taxonomy=taxonomy, soft_labels=soft_labels, abundance=abundance)
+    contigs, taxonomy, abundance, student = _student(use)
     corrected, = _action(use, "correct_taxonomy", {"corrected_taxonomy": "corrected_taxonomy"},
                          student=student, contigs=contigs, abundance=abundance,
                          taxonomy=taxonomy)

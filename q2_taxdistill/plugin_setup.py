@@ -56,7 +56,7 @@ _register_artifact_class(
     "A trained student network (safetensors weights + JSON description).")
 
 # --- actions (lead) ---
-from qiime2.plugin import Bool, Choices, Float, Int, Range, Str  # noqa: E402
+from qiime2.plugin import Choices, Float, Int, Range, Str  # noqa: E402
 from q2_types.feature_data import Sequence, Taxonomy  # noqa: E402
 from q2_types.feature_table import FeatureTable, Frequency  # noqa: E402
 
