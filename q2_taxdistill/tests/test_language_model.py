@@ -265,6 +265,8 @@ def _distributed_worker(rank, world, port, model_dir, seqs, out_dir):
     try:
         emb = LanguageModelEmbedder.from_pretrained(model_dir, device="cpu")
         np.save(os.path.join(out_dir, f"rank{rank}.npy"), embed_distributed(emb, seqs))
+        # Tearing down gloo while the peer still holds the connection aborts (SIGABRT).
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
