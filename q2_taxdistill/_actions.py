@@ -19,7 +19,8 @@ def _progress():
 
 
 def _contigs(contigs):
-    return Contigs.from_fasta(str(contigs))
+    """Streamed: only IDs and lengths stay in memory; features are computed contig by contig."""
+    return Contigs.from_fasta(str(contigs), stream=True)
 
 
 def _counts(abundance):

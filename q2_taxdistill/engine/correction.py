@@ -18,8 +18,14 @@ def smooth(probabilities, space, n_neighbours):
     if n_neighbours <= 0 or len(space) < 2:
         return probabilities
     neighbours = nearest_neighbours(space, n_neighbours, stage="correction: neighbours")
-    rows = np.concatenate([np.arange(len(space))[:, None], neighbours], axis=1)
-    return [p[rows].mean(1) for p in probabilities]
+    smoothed = []
+    for p in probabilities:
+        # Column by column: memory stays at one (n, classes) array, not (n, k, classes).
+        total = p.astype(np.float32, copy=True)
+        for j in range(neighbours.shape[1]):
+            total += p[neighbours[:, j]]
+        smoothed.append(total / (neighbours.shape[1] + 1))
+    return smoothed
 
 
 @dataclass

@@ -17,7 +17,7 @@ come from one such pass per contig.
 """
 
 from functools import lru_cache
-from typing import Callable, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Iterable, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -109,20 +109,14 @@ def kmer_counts(seq: str, k: int) -> np.ndarray:
     return _to_canonical(_rolling_counts(seq, [k])[k], k)
 
 
-def _as_sequences(sequences) -> List[str]:
-    seqs = getattr(sequences, "sequences", sequences)
-    if isinstance(seqs, str):
+def _stream(sequences) -> Tuple[Iterable[str], int]:
+    """(iterable of sequences, count): a `Contigs` is read one contig at a time."""
+    if isinstance(sequences, str):
         raise TypeError("expected a collection of sequences, got a single string.")
-    return seqs if isinstance(seqs, list) else list(seqs)
-
-
-def _normalise(counts: np.ndarray, pseudocount: float) -> np.ndarray:
-    counts = counts.astype(np.float64) + pseudocount
-    totals = counts.sum(axis=1, keepdims=True)
-    empty = totals[:, 0] <= 0
-    counts[empty] = 1.0
-    totals[empty] = counts.shape[1]
-    return (counts / totals).astype(np.float32)
+    if hasattr(sequences, "iter_sequences"):
+        return sequences.iter_sequences(), len(sequences)
+    seqs = sequences if isinstance(sequences, (list, tuple)) else list(sequences)
+    return seqs, len(seqs)
 
 
 def kmer_spectra(
@@ -134,28 +128,42 @@ def kmer_spectra(
     """Concatenated canonical k-mer frequencies (float32, n x sum of class counts).
 
     Each k's block sums to 1 per row; a contig with no valid k-mer gets a uniform block.
-    `sequences` is a list of strings or a `Contigs`. All ks come from one pass per contig.
-    `progress(done, total)` is called every few hundred contigs and at the end.
+    `sequences` is a list of strings or a `Contigs` (streamed one contig at a time). All ks
+    come from one pass per contig, counted straight into the float32 result, so memory is
+    the result itself. `progress(done, total)` is called every few hundred contigs and at
+    the end.
     """
     ks = [_check_k(k) for k in ks]
     if not ks:
         raise ValueError("ks must name at least one k.")
     if pseudocount < 0 or not np.isfinite(pseudocount):
         raise ValueError(f"pseudocount must be a finite number >= 0, got {pseudocount!r}.")
-    seqs = _as_sequences(sequences)
-    total = len(seqs)
+    seqs, total = _stream(sequences)
     distinct = sorted(set(ks))
-    maps = {k: canonical_index(k) for k in distinct}
-    counts = {k: np.zeros((total, maps[k][1]), dtype=np.int64) for k in distinct}
+    widths = [canonical_index(k)[1] for k in ks]
+    offsets = np.concatenate([[0], np.cumsum(widths)])
+    out = np.zeros((total, int(offsets[-1])), dtype=np.float32)
+    row = -1
     for row, seq in enumerate(seqs):
+        if row >= total:
+            raise ValueError(f"more sequences than the {total} announced.")
         raw = _rolling_counts(seq, distinct)
-        for k in distinct:
-            counts[k][row] = _to_canonical(raw[k], k)
+        for block, k in enumerate(ks):
+            out[row, offsets[block]:offsets[block + 1]] = _to_canonical(raw[k], k)
         if progress is not None and ((row + 1) % PROGRESS_EVERY == 0 or row + 1 == total):
             progress(row + 1, total)
-    if total == 0:
-        return np.zeros((0, sum(maps[k][1] for k in ks)), dtype=np.float32)
-    return np.concatenate([_normalise(counts[k], pseudocount) for k in ks], axis=1)
+    if row + 1 != total:
+        raise ValueError(f"{row + 1} sequences where {total} were announced.")
+    for block in range(len(ks)):
+        part = out[:, offsets[block]:offsets[block + 1]]
+        if pseudocount:
+            part += np.float32(pseudocount)
+        totals = part.sum(axis=1, keepdims=True, dtype=np.float64)
+        empty = totals[:, 0] <= 0
+        part[empty] = 1.0
+        totals[empty] = part.shape[1]
+        part /= totals.astype(np.float32)
+    return out
 
 
 def kmer_frequencies(

@@ -9,32 +9,47 @@ import torch
 from .progress import report
 
 
-def standardise(x, mean=None, std=None):
-    """Z-score columns; returns (z, mean, std) so the same transform can be stored and re-applied."""
+def _column_moments(x, block=128):
+    """Column mean and standard deviation, in row blocks (np.std would allocate a copy of x)."""
+    mean = x.mean(0, dtype=np.float64)
+    squares = np.zeros(x.shape[1], dtype=np.float64)
+    for start in range(0, x.shape[0], block):
+        d = x[start:start + block] - mean
+        squares += np.einsum("ij,ij->j", d, d)
+    return mean.astype(np.float32), np.sqrt(squares / max(x.shape[0], 1)).astype(np.float32)
+
+
+def standardise(x, mean=None, std=None, inplace=False):
+    """Z-score columns; returns (z, mean, std) so the same transform can be stored and re-applied.
+    `inplace`: overwrite a float32 `x` instead of allocating a second array of its size."""
     x = np.asarray(x, dtype=np.float32)
     if mean is None:
-        mean = x.mean(0)
-        std = x.std(0)
+        mean, std = _column_moments(x)
     std = np.where(std > 1e-8, std, 1.0).astype(np.float32)
-    return (x - mean) / std, mean.astype(np.float32), std
+    z = x if inplace else x.copy()
+    z -= mean
+    z /= std
+    return z, mean.astype(np.float32), std
 
 
-def reduce_dimensions(x, n_components, seed=0):
-    """Project onto the top principal components (deterministic for a seed)."""
+def reduce_dimensions(x, n_components, seed=0, centred=False):
+    """Project onto the top principal components (deterministic for a seed). `centred`: the
+    columns already have mean 0 (e.g. standardised), which spares a copy of `x`."""
     x = torch.as_tensor(np.asarray(x, dtype=np.float32))
     if x.shape[1] <= n_components or x.shape[0] <= n_components:
         return x.numpy()
-    centred = x - x.mean(0)
+    if not centred:
+        x = x - x.mean(0)
     generator_state = torch.random.get_rng_state()
     torch.manual_seed(seed)
     try:
-        _, _, v = torch.pca_lowrank(centred, q=n_components, center=False, niter=4)
+        _, _, v = torch.pca_lowrank(x, q=n_components, center=False, niter=4)
     finally:
         torch.random.set_rng_state(generator_state)
-    return (centred @ v[:, :n_components]).numpy()
+    return (x @ v[:, :n_components]).numpy()
 
 
-def nearest_neighbours(x, k, query=None, exclude_self=True, block=2048, stage="neighbours"):
+def nearest_neighbours(x, k, query=None, exclude_self=True, block=512, stage="neighbours"):
     """Indices (n_query, k) of the k nearest rows of `x` (Euclidean) for each query row.
 
     With `query=None` the queries are the rows of `x` and, when `exclude_self`, a row is not

@@ -8,7 +8,6 @@ uppercased and every other symbol (IUPAC ambiguity codes, gaps, '*') becomes N.
 import gzip
 import io
 import os
-from dataclasses import dataclass, field
 from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
@@ -87,42 +86,41 @@ def _first_duplicates(ids: Iterable[str]) -> List[str]:
     return dups
 
 
-@dataclass(frozen=True)
 class Contigs:
     """An ordered set of contigs with unique IDs and cleaned (ACGTN) sequences.
 
     Construction validates: equal numbers of IDs and sequences, at least one contig, unique
     IDs, no empty sequence. Sequences are cleaned with `clean_sequence` (idempotent).
+
+    `from_fasta(path, stream=True)` keeps only IDs and lengths in memory and re-reads the
+    file whenever sequences are iterated: features are computed one contig at a time, so an
+    assembly of several gigabases does not have to fit in memory as text.
     """
 
-    ids: List[str]
-    sequences: List[str]
-    source: str = field(default="contigs", compare=False)
-    _index: Dict[str, int] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self):
-        ids = [str(i) for i in self.ids]
-        seqs = [clean_sequence(s) for s in self.sequences]
+    def __init__(self, ids, sequences, source: str = "contigs"):
+        ids = [str(i) for i in ids]
+        seqs = [clean_sequence(s) for s in sequences]
         if len(ids) != len(seqs):
-            raise InputError(
-                f"{self.source}: {len(ids)} contig IDs but {len(seqs)} sequences."
-            )
+            raise InputError(f"{source}: {len(ids)} contig IDs but {len(seqs)} sequences.")
+        self._init(ids, np.fromiter((len(s) for s in seqs), np.int64, count=len(seqs)), source)
+        self._sequences: Optional[List[str]] = seqs
+        self._path: Optional[str] = None
+        self._keep: Optional[np.ndarray] = None
+
+    def _init(self, ids: List[str], lengths: np.ndarray, source: str):
         if not ids:
-            raise InputError(f"{self.source} contains no sequences.")
+            raise InputError(f"{source} contains no sequences.")
         dups = _first_duplicates(ids)
         if dups:
-            raise InputError(
-                f"{self.source} has {len(dups)} duplicated contig ID(s): {preview(dups)}."
-            )
-        empty = [i for i, s in zip(ids, seqs) if not s]
+            raise InputError(f"{source} has {len(dups)} duplicated contig ID(s): {preview(dups)}.")
+        empty = [i for i, n in zip(ids, lengths) if n == 0]
         if empty:
             raise InputError(
-                f"{self.source} has {len(empty)} contig(s) with an empty sequence: "
-                f"{preview(empty)}."
-            )
-        object.__setattr__(self, "ids", ids)
-        object.__setattr__(self, "sequences", seqs)
-        object.__setattr__(self, "_index", {i: n for n, i in enumerate(ids)})
+                f"{source} has {len(empty)} contig(s) with an empty sequence: {preview(empty)}.")
+        self.ids = ids
+        self.source = source
+        self._lengths = lengths
+        self._index = {i: n for n, i in enumerate(ids)}
 
     @classmethod
     def from_pairs(cls, pairs: Iterable[Tuple[str, str]], source: str = "contigs") -> "Contigs":
@@ -135,10 +133,46 @@ class Contigs:
         return cls(ids, seqs, source=source)
 
     @classmethod
-    def from_fasta(cls, path) -> "Contigs":
-        """Read and validate a plain or gzip FASTA file."""
+    def from_fasta(cls, path, stream: bool = False) -> "Contigs":
+        """Read and validate a plain or gzip FASTA file (`stream`: keep only IDs and lengths)."""
         path = os.fspath(path)
-        return cls.from_pairs(read_fasta(path), source=path)
+        if not stream:
+            return cls.from_pairs(read_fasta(path), source=path)
+        ids: List[str] = []
+        lengths: List[int] = []
+        for record_id, seq in read_fasta(path):
+            ids.append(record_id)
+            lengths.append(len(seq))
+        contigs = cls.__new__(cls)
+        contigs._init(ids, np.asarray(lengths, dtype=np.int64), path)
+        contigs._sequences = None
+        contigs._path = path
+        contigs._keep = None
+        return contigs
+
+    @property
+    def streamed(self) -> bool:
+        return self._sequences is None
+
+    def iter_sequences(self) -> Iterator[str]:
+        """Cleaned sequences in contig order, one at a time (from the file when streamed)."""
+        if self._sequences is not None:
+            yield from self._sequences
+            return
+        expected = iter(self.ids)
+        for n, (record_id, seq) in enumerate(read_fasta(self._path)):
+            if self._keep is not None and not self._keep[n]:
+                continue
+            if record_id != next(expected, None):
+                raise InputError(f"{self._path} changed while it was being read.")
+            yield clean_sequence(seq)
+
+    @property
+    def sequences(self) -> List[str]:
+        """All sequences as a list (read into memory when streamed)."""
+        if self._sequences is not None:
+            return self._sequences
+        return list(self.iter_sequences())
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -146,10 +180,18 @@ class Contigs:
     def __contains__(self, contig_id) -> bool:
         return contig_id in self._index
 
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, Contigs):
+            return NotImplemented
+        return self.ids == other.ids and self.sequences == other.sequences
+
+    def __repr__(self) -> str:
+        return f"Contigs({len(self)} from {self.source!r}{', streamed' if self.streamed else ''})"
+
     @property
     def lengths(self) -> np.ndarray:
         """Sequence lengths (bp) as int64, in contig order."""
-        return np.fromiter((len(s) for s in self.sequences), dtype=np.int64, count=len(self))
+        return self._lengths.copy()
 
     def lengths_series(self) -> pd.Series:
         """Lengths indexed by contig ID (the form `abundance.depth_from_counts` takes)."""
@@ -173,11 +215,23 @@ class Contigs:
         return np.fromiter((self._index[i] for i in ids), dtype=np.int64, count=len(ids))
 
     def subset(self, ids: Iterable[str]) -> "Contigs":
-        """The contigs with these IDs, in the requested order."""
+        """The contigs with these IDs, in the requested order (still streamed when the order
+        is the file's)."""
         ids = list(ids)
         positions = self.indices(ids)
-        return Contigs(
-            [self.ids[p] for p in positions],
-            [self.sequences[p] for p in positions],
-            source=self.source,
-        )
+        if self._sequences is not None or np.any(np.diff(positions) <= 0):
+            seqs = self.sequences
+            return Contigs([self.ids[p] for p in positions], [seqs[p] for p in positions],
+                           source=self.source)
+        keep = np.zeros(len(self), dtype=bool)
+        keep[positions] = True
+        if self._keep is not None:
+            full = self._keep.copy()
+            full[np.flatnonzero(self._keep)] = keep
+            keep = full
+        sub = Contigs.__new__(Contigs)
+        sub._init([self.ids[p] for p in positions], self._lengths[positions], self.source)
+        sub._sequences = None
+        sub._path = self._path
+        sub._keep = keep
+        return sub

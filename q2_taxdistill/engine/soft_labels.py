@@ -116,8 +116,9 @@ def neighbour_vote(neighbours, labels: EncodedLabels, tree: TaxonomyTree, eviden
 
 
 def fit_soft_labels(ids, embeddings, labels: EncodedLabels, tree: TaxonomyTree,
-                    n_neighbours=50, n_components=64, seed=0):
-    """Cross-fitted (leave-one-out) soft labels from teacher embeddings."""
+                    n_neighbours=50, n_components=64, seed=0, overwrite=False):
+    """Cross-fitted (leave-one-out) soft labels from teacher embeddings. `overwrite`:
+    standardise float32 `embeddings` in place (for a caller that no longer needs them)."""
     embeddings = np.asarray(embeddings, dtype=np.float32)
     if embeddings.shape[0] != len(ids):
         raise InputError(f"{embeddings.shape[0]} embeddings for {len(ids)} contigs.")
@@ -126,8 +127,8 @@ def fit_soft_labels(ids, embeddings, labels: EncodedLabels, tree: TaxonomyTree,
         raise InputError(f"teacher embeddings are not finite for contig(s) "
                          f"{preview([ids[i] for i in bad])}.")
     report("teacher: neighbour vote", 0, 1)
-    z, _, _ = standardise(embeddings)
-    z = reduce_dimensions(z, n_components, seed=seed)
+    z, _, _ = standardise(embeddings, inplace=overwrite)
+    z = reduce_dimensions(z, n_components, seed=seed, centred=True)
     neighbours = nearest_neighbours(z, n_neighbours, stage="teacher: neighbours")
     probabilities, confidence = neighbour_vote(neighbours, labels, tree)
     report("teacher: neighbour vote", 1, 1)

@@ -64,9 +64,13 @@ class FeatureSpec:
     tnf: str = "136 canonical tetramer frequencies"
 
     def raw_features(self, sequences, depth):
-        """Unnormalised inputs: TNF, log length (and abundance features when `samples`)."""
+        """Unnormalised inputs: TNF, log length (and abundance features when `samples`).
+        `sequences`: a `Contigs` (streamed) or a list of strings."""
         composition = tnf(sequences, progress=lambda d, t: report("student: TNF", d, t))
-        lengths = np.array([len(s) for s in sequences], dtype=np.float32)
+        if hasattr(sequences, "lengths"):
+            lengths = np.asarray(sequences.lengths, dtype=np.float32)
+        else:
+            lengths = np.array([len(s) for s in sequences], dtype=np.float32)
         parts = [composition, np.log(np.maximum(lengths, 1.0))[:, None]]
         if self.samples is not None:
             if depth is None:

@@ -50,7 +50,8 @@ class LanguageModelTeacher:
         return info
 
     def embed(self, sequences):
-        return np.asarray(self.embedder.embed(list(sequences)), dtype=np.float32)
+        seqs = sequences.sequences if hasattr(sequences, "iter_sequences") else list(sequences)
+        return np.asarray(self.embedder.embed(seqs), dtype=np.float32)
 
 
 def load_teacher(spec, device=None, token_budget=None):

@@ -11,6 +11,7 @@ from .abundance import depth_from_counts
 from .correction import decode, smooth
 from .errors import InputError, preview
 from .labels import encode_labels
+from .memory import release_large_blocks
 from .progress import report
 from .soft_labels import SoftLabels, fit_soft_labels
 from .student import FeatureSpec, Student, StudentConfig
@@ -79,9 +80,10 @@ def _depth(contigs, counts):
 
 def embed(contigs, teacher="composition", min_length=DEFAULT_MIN_LENGTH, device=None):
     """Teacher embeddings (contigs x dimensions) as a DataFrame indexed by contig ID."""
+    release_large_blocks()
     contigs = _usable(contigs, min_length)
     model = load_teacher(teacher, device=device)
-    vectors = model.embed(contigs.sequences)
+    vectors = model.embed(contigs)
     frame = pd.DataFrame(vectors, index=pd.Index(contigs.ids, name="feature-id"),
                          columns=[str(i) for i in range(vectors.shape[1])])
     frame.attrs["teacher"] = model.describe()
@@ -91,26 +93,31 @@ def embed(contigs, teacher="composition", min_length=DEFAULT_MIN_LENGTH, device=
 def teach(contigs, taxonomy, teacher="composition", embeddings=None, n_neighbours=50,
           min_support=1.0, min_length=DEFAULT_MIN_LENGTH, seed=0):
     """Cross-fitted soft labels for every contig at least `min_length` long."""
+    release_large_blocks()
     contigs = _usable(contigs, min_length)
     lineages, support = _labels(contigs, taxonomy)
-    if embeddings is None:
-        vectors = load_teacher(teacher).embed(contigs.sequences)
-    else:
-        missing = [c for c in contigs.ids if c not in embeddings.index]
-        if missing:
-            raise InputError(f"{len(missing)} contig(s) have no teacher embedding: "
-                             f"{preview(missing)}; embed these contigs first.")
-        vectors = embeddings.loc[contigs.ids].to_numpy(np.float32)
     tree = TaxonomyTree.from_lineages(lineages)
     labels = encode_labels(tree, lineages, support, min_support)
     if not (labels.codes >= 0).any():
         raise InputError("no contig has an input label: there is nothing to learn from.")
-    return fit_soft_labels(contigs.ids, vectors, labels, tree, n_neighbours=n_neighbours, seed=seed)
+    if embeddings is not None:
+        missing = [c for c in contigs.ids if c not in embeddings.index]
+        if missing:
+            raise InputError(f"{len(missing)} contig(s) have no teacher embedding: "
+                             f"{preview(missing)}; embed these contigs first.")
+    if embeddings is None:
+        vectors = load_teacher(teacher).embed(contigs)
+    else:
+        vectors = embeddings.loc[contigs.ids].to_numpy(np.float32, copy=True)
+    # overwrite: the vectors are this run's largest array and are not used again.
+    return fit_soft_labels(contigs.ids, vectors, labels, tree, n_neighbours=n_neighbours,
+                           seed=seed, overwrite=True)
 
 
 def distill(contigs, taxonomy, soft_labels, counts=None, min_support=1.0,
             min_length=DEFAULT_MIN_LENGTH, config=None):
     """Train the student on the noisy labels (hard) and the teacher's soft labels."""
+    release_large_blocks()
     contigs = _usable(contigs, min_length)
     lineages, support = _labels(contigs, taxonomy)
     if isinstance(soft_labels, pd.DataFrame):
@@ -127,13 +134,14 @@ def distill(contigs, taxonomy, soft_labels, counts=None, min_support=1.0,
     labels = encode_labels(tree, lineages, support, min_support)
     depth, samples = _depth(contigs, counts)
     spec = FeatureSpec(samples=samples)
-    raw = spec.raw_features(contigs.sequences, depth)
+    raw = spec.raw_features(contigs, depth)
     return Student.fit(contigs.ids, raw, spec, labels, soft, tree, config or StudentConfig())
 
 
 def correct(student, contigs, counts=None, taxonomy=None, confidence=0.7, n_neighbours=50,
             min_length=DEFAULT_MIN_LENGTH):
     """A lineage and its confidence for every input contig (QIIME Taxon/Confidence table)."""
+    release_large_blocks()
     scored = _usable(contigs, min_length)
     if student.spec.samples is not None:
         if counts is None:
@@ -153,7 +161,7 @@ def correct(student, contigs, counts=None, taxonomy=None, confidence=0.7, n_neig
                                      "the read counts are not used")
         counts = None
     depth, _ = _depth(scored, counts)
-    raw = student.spec.raw_features(scored.sequences, depth)
+    raw = student.spec.raw_features(scored, depth)
     probabilities = student.predict_proba(scored.ids, raw)
     probabilities = smooth(probabilities, student.spec.neighbour_space(raw), n_neighbours)
     decisions = decode(probabilities, student.tree, confidence)

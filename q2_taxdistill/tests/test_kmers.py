@@ -128,3 +128,15 @@ def test_k7_and_k8_supported_and_bad_k_rejected():
             kmers.kmer_counts("ACGT", bad)
     with pytest.raises(TypeError):
         kmers.tnf("ACGT")
+
+
+def test_streamed_contigs_give_the_same_spectra(tmp_path):
+    rng = np.random.default_rng(12)
+    seqs = [random_seq(rng, int(n)) for n in rng.integers(5, 400, 40)]
+    path = tmp_path / "c.fna"
+    path.write_text("".join(f">c{i}\n{s}\n" for i, s in enumerate(seqs)))
+    streamed = Contigs.from_fasta(path, stream=True)
+    expected = kmers.kmer_spectra(seqs)
+    assert np.array_equal(kmers.kmer_spectra(streamed), expected)
+    assert expected.dtype == np.float32
+    assert np.array_equal(kmers.kmer_spectra(iter(seqs)), expected)

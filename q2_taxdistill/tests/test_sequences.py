@@ -93,3 +93,36 @@ def test_empty_input_and_empty_sequence(tmp_path):
 def test_mismatched_lengths():
     with pytest.raises(InputError, match="2 contig IDs but 1 sequences"):
         Contigs(["a", "b"], ["A"])
+
+
+def test_streamed_contigs_match_in_memory(tmp_path):
+    path = _write(tmp_path, FASTA, gz=True)
+    memory, streamed = Contigs.from_fasta(path), Contigs.from_fasta(path, stream=True)
+    assert streamed.streamed and not memory.streamed
+    assert streamed.ids == memory.ids
+    assert streamed.lengths.tolist() == memory.lengths.tolist() == [12, 6, 4]
+    assert list(streamed.iter_sequences()) == memory.sequences == streamed.sequences
+    assert streamed == memory
+
+
+def test_streamed_subset_stays_streamed_in_file_order(tmp_path):
+    streamed = Contigs.from_fasta(_write(tmp_path, FASTA), stream=True)
+    ordered = streamed.subset(["c1", "c3"])
+    assert ordered.streamed and ordered.ids == ["c1", "c3"]
+    assert list(ordered.iter_sequences()) == ["ACGTACGTNNNN", "GGGG"]
+    again = ordered.subset(["c3"])
+    assert again.streamed and list(again.iter_sequences()) == ["GGGG"]
+    reordered = streamed.subset(["c3", "c1"])
+    assert not reordered.streamed and reordered.sequences == ["GGGG", "ACGTACGTNNNN"]
+
+
+def test_streamed_validation_and_changed_file(tmp_path):
+    with pytest.raises(InputError, match="duplicated contig ID.*'a'"):
+        Contigs.from_fasta(_write(tmp_path, ">a\nAC\n>a\nGT\n", "d.fna"), stream=True)
+    with pytest.raises(InputError, match="empty sequence.*'b'"):
+        Contigs.from_fasta(_write(tmp_path, ">a\nAC\n>b\n>c\nGT\n", "e.fna"), stream=True)
+    path = _write(tmp_path, ">a\nAC\n>b\nGT\n", "f.fna")
+    streamed = Contigs.from_fasta(path, stream=True)
+    path.write_text(">z\nAC\n>b\nGT\n")
+    with pytest.raises(InputError, match="changed while it was being read"):
+        list(streamed.iter_sequences())

@@ -171,3 +171,30 @@ def test_bad_inputs_name_the_problem(example):
         frame = soft.to_frame()
         frame["feature-id"] = "x" + frame["feature-id"]
         workflow.distill(contigs, example["taxonomy"], frame, config=FAST)
+
+
+def test_standardise_in_place_matches_numpy():
+    from q2_taxdistill.engine.neighbours import standardise
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(5.0, 3.0, (1000, 7)).astype(np.float32)
+    x[:, 2] = 1.5
+    expected = (x - x.mean(0)) / np.where(x.std(0) > 1e-8, x.std(0), 1.0)
+    z, mean, std = standardise(x.copy())
+    assert np.allclose(z, expected, atol=1e-4) and std[2] == 1.0
+    y = x.copy()
+    z2, _, _ = standardise(y, inplace=True)
+    assert z2 is y and np.allclose(z2, expected, atol=1e-4)
+
+
+def test_smoothing_is_the_neighbourhood_mean():
+    from q2_taxdistill.engine.correction import smooth
+    from q2_taxdistill.engine.neighbours import nearest_neighbours
+
+    rng = np.random.default_rng(4)
+    space = rng.normal(size=(60, 3)).astype(np.float32)
+    probabilities = [rng.random((60, 4)).astype(np.float32) for _ in range(2)]
+    neighbours = nearest_neighbours(space, 5)
+    rows = np.concatenate([np.arange(60)[:, None], neighbours], axis=1)
+    for got, p in zip(smooth(probabilities, space, 5), probabilities):
+        assert np.allclose(got, p[rows].mean(1), atol=1e-6)
