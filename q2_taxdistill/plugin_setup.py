@@ -79,14 +79,18 @@ _PARAMS = {
                     "predictions are averaged with it (correction). 0 turns averaging off.",
     "min_support": "An input label whose Confidence is below this value is not trusted at its "
                    "deepest rank (a relative of the reference species), only above it. 1.0 "
-                   "suits MMseqs2 majority-vote support; 0 trusts every label.",
+                   "suits MMseqs2 majority-vote support, where anything less means some "
+                   "fragments hit another taxon: on the development benchmark it lifted species "
+                   "precision from 0.55 (input) to 0.97. 0 trusts every label. Labels without "
+                   "a Confidence are trusted.",
     "min_length": "Contigs shorter than this (bp) are not scored and keep their input label.",
     "seed": "Random seed; results are deterministic for a given seed.",
     "alpha": "Weight of the hard (input) labels in the student's loss; 1 - alpha weighs the "
              "teacher's soft labels.",
     "temperature": "Distillation temperature applied to teacher and student distributions.",
     "n_folds": "Cross-fitting folds: each contig is predicted by a network that never saw its "
-               "own label.",
+               "own label. On the development benchmark 5 folds gave species precision 0.973 "
+               "against 0.967 with 3 (same recall); 3 trains about a quarter faster.",
     "max_epochs": "Maximum training epochs per fold (early stopping on a held-out split).",
     "patience": "Epochs without validation improvement before a fold stops.",
     "hidden": "Width of the student's hidden layers.",
