@@ -14,6 +14,8 @@ _ASSETS = os.path.join(os.path.dirname(__file__), "assets")
 _OUTCOME_COLOURS = {"correct": "#009E73", "wrong": "#D55E00", "unlabelled": "#BBBBBB"}
 _SET_COLOURS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00",
                 "#F0E442", "#000000"]
+_LINE_STYLES = ["-", "--", "-.", ":"]
+_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
 _TABLE_CLASSES = ("table", "table-striped", "table-hover")
 _CONFIDENT = 0.9
 
@@ -68,7 +70,7 @@ def _html_table(df, table_id):
     rules = "".join(f"#{table_id} td:nth-child({i}), #{table_id} th:nth-child({i}) "
                     "{ text-align: right; }" for i in numeric)
     html = df.to_html(classes=_TABLE_CLASSES, border=0, index=False, table_id=table_id,
-                      float_format=lambda x: f"{x:.3f}", na_rep="")
+                      float_format=lambda x: f"{x:.3f}", na_rep="", justify="left")
     return f"<style>{rules}</style>\n{html}"
 
 
@@ -110,14 +112,21 @@ def _outcome_plot(tables, output_dir):
     return _save(fig, output_dir, "outcomes")
 
 
+def _line_style(i):
+    """Colour, marker, dash and width of the i-th taxonomy: near-equal taxonomies overlap, so
+    earlier lines are drawn wider and every line has its own dash and marker."""
+    return {"color": _SET_COLOURS[i % len(_SET_COLOURS)], "marker": _MARKERS[i % len(_MARKERS)],
+            "linestyle": _LINE_STYLES[i % len(_LINE_STYLES)], "linewidth": max(1.2, 3.4 - 0.8 * i),
+            "markersize": max(4.0, 9.0 - 1.5 * i)}
+
+
 def _f1_rank_plot(tables, output_dir):
     """F1 per rank, one line per taxonomy, to compare them at a glance."""
-    fig = Figure(figsize=(7.5, 4.2))
+    fig = Figure(figsize=(11, 4.6))
     ax = fig.subplots()
     x = np.arange(len(RANKS))
     for i, (name, table) in enumerate(tables.items()):
-        ax.plot(x, table["f1"], marker="o", color=_SET_COLOURS[i % len(_SET_COLOURS)],
-                label=name)
+        ax.plot(x, table["f1"], label=name, **_line_style(i))
     ax.set_xticks(x)
     ax.set_xticklabels(RANKS)
     ax.set_ylim(0, 1.02)
@@ -129,13 +138,15 @@ def _f1_rank_plot(tables, output_dir):
     return _save(fig, output_dir, "f1-by-rank")
 
 
-def _threshold_plot(curves, colours, output_dir):
+def _threshold_plot(curves, positions, output_dir):
     """F1 against the confidence threshold, one panel per rank, one line per taxonomy."""
     fig = Figure(figsize=(14, 7))
     axes = fig.subplots(2, 4, sharey=True, gridspec_kw={"hspace": 0.4})
     for r, (ax, rank) in enumerate(zip(axes.flat, RANKS)):
         for name, curve in curves.items():
-            ax.plot(curve.index, curve[rank], color=colours[name], label=name)
+            style = _line_style(positions[name])
+            style["markevery"] = max(1, len(curve) // 10)
+            ax.plot(curve.index, curve[rank], label=name, **style)
         ax.set_title(rank)
         ax.set_ylim(0, 1.02)
         ax.grid(alpha=0.3)
@@ -160,7 +171,7 @@ def evaluate_taxonomy(output_dir: str, predictions: pd.DataFrame, truth: pd.Data
     names = _check_names(names, len(predictions))
     truth_taxa = _taxon_column(truth, "the truth")
     tables, curves, summary = {}, {}, []
-    colours = {name: _SET_COLOURS[i % len(_SET_COLOURS)] for i, name in enumerate(names)}
+    positions = {name: i for i, name in enumerate(names)}
     for name, prediction in zip(names, predictions):
         taxa = _taxon_column(prediction, f"taxonomy {name!r}")
         shared = taxa.index.intersection(truth_taxa.index)
@@ -198,7 +209,7 @@ def evaluate_taxonomy(output_dir: str, predictions: pd.DataFrame, truth: pd.Data
         "metrics_table": _html_table(long, "metrics"),
         "outcome_plot": _outcome_plot(tables, output_dir),
         "f1_plot": _f1_rank_plot(tables, output_dir),
-        "threshold_plot": _threshold_plot(curves, colours, output_dir) if curves else None,
+        "threshold_plot": _threshold_plot(curves, positions, output_dir) if curves else None,
         "without_confidence": [n for n in names if n not in curves],
     }
     if curves:
