@@ -2,8 +2,8 @@
 from contextlib import contextmanager
 
 import pandas as pd
-from q2_types.feature_data import DNAFASTAFormat
 
+from ._formats import ContigsFASTAFormat
 from .engine import workflow
 from .engine.errors import InputError
 from .engine.progress import reporting, stderr_reporter
@@ -32,14 +32,14 @@ def _counts(abundance):
     return abundance.T.astype(float)
 
 
-def embed(contigs: DNAFASTAFormat, teacher: str = "composition", min_length: int = 1000,
+def embed(contigs: ContigsFASTAFormat, teacher: str = "composition", min_length: int = 1000,
           device: str = "auto") -> pd.DataFrame:
     with _progress():
         return workflow.embed(_contigs(contigs), teacher=teacher, min_length=min_length,
                               device=None if device == "auto" else device)
 
 
-def teach(contigs: DNAFASTAFormat, taxonomy: pd.DataFrame, embeddings: pd.DataFrame = None,
+def teach(contigs: ContigsFASTAFormat, taxonomy: pd.DataFrame, embeddings: pd.DataFrame = None,
           teacher: str = "composition", n_neighbours: int = 50, min_support: float = 1.0,
           min_length: int = 1000, seed: int = 0) -> pd.DataFrame:
     with _progress():
@@ -49,7 +49,7 @@ def teach(contigs: DNAFASTAFormat, taxonomy: pd.DataFrame, embeddings: pd.DataFr
         return soft.to_frame()
 
 
-def distill(contigs: DNAFASTAFormat, taxonomy: pd.DataFrame, soft_labels: pd.DataFrame,
+def distill(contigs: ContigsFASTAFormat, taxonomy: pd.DataFrame, soft_labels: pd.DataFrame,
             abundance: pd.DataFrame = None, alpha: float = 0.5, temperature: float = 2.0,
             n_folds: int = 5, max_epochs: int = 25, patience: int = 3, hidden: int = 128,
             min_support: float = 1.0, min_length: int = 1000, seed: int = 0) -> Student:
@@ -60,7 +60,7 @@ def distill(contigs: DNAFASTAFormat, taxonomy: pd.DataFrame, soft_labels: pd.Dat
                                 min_support=min_support, min_length=min_length, config=config)
 
 
-def correct_taxonomy(student: Student, contigs: DNAFASTAFormat, abundance: pd.DataFrame = None,
+def correct_taxonomy(student: Student, contigs: ContigsFASTAFormat, abundance: pd.DataFrame = None,
                      taxonomy: pd.DataFrame = None, confidence: float = 0.7,
                      n_neighbours: int = 50, min_length: int = 1000) -> pd.DataFrame:
     with _progress():

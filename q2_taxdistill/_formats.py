@@ -427,3 +427,17 @@ class MMseqs2LCAFormat(model.TextFileFormat):
 
 MMseqs2LCADirectoryFormat = model.SingleFileDirectoryFormat(
     "MMseqs2LCADirectoryFormat", "lca.tsv", MMseqs2LCAFormat)
+
+
+class ContigsFASTAFormat(model.TextFileFormat):
+    """The contigs an action reads, as one FASTA: FeatureData[Sequence] as it is, or the
+    per-sample files of SampleData[Contigs] / the bins of FeatureData[MAG] concatenated.
+    Only a view for actions (never stored in an artifact); the engine validates records."""
+
+    def _validate_(self, level):
+        with self.open() as handle:
+            for line in handle:
+                if line.strip():
+                    if not line.startswith(">"):
+                        raise ValidationError("a FASTA file must start with a '>' header line.")
+                    return

@@ -2,16 +2,17 @@
 import csv
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from q2_types.feature_data import TSVTaxonomyFormat
+from q2_types.feature_data import DNASequencesDirectoryFormat, TSVTaxonomyFormat
 
 from q2_taxdistill._formats import (
-    RANKS, EmbeddingsDirectoryFormat, MMseqs2LCAFormat, SoftLabelsFormat,
+    RANKS, ContigsFASTAFormat, EmbeddingsDirectoryFormat, MMseqs2LCAFormat, SoftLabelsFormat,
     StudentModelDirectoryFormat, check_lineage, mmseqs2_shape)
 from q2_taxdistill.engine.student import Student
-from q2_taxdistill.plugin_setup import plugin
+from q2_taxdistill.plugin_setup import CONTIG_COLLECTION_FORMATS, plugin
 
 _SUM_TOLERANCE = 1e-4
 
@@ -227,3 +228,44 @@ def _mmseqs2_to_taxonomy(ff: MMseqs2LCAFormat) -> TSVTaxonomyFormat:
 @plugin.register_transformer
 def _mmseqs2_to_df(ff: MMseqs2LCAFormat) -> pd.DataFrame:
     return _mmseqs2_frame(ff)
+
+
+# --- contigs: FeatureData[Sequence], and SampleData[Contigs] / FeatureData[MAG] where q2-types
+# has them (registered in plugin_setup only when they import) ----------------------------------
+
+def fasta_files(directory):
+    """The FASTA files of a directory format (per-sample contigs, MAG bins), sorted by name."""
+    return sorted(p for p in Path(str(directory)).rglob("*")
+                  if p.is_file() and p.suffix in (".fa", ".fasta", ".fna"))
+
+
+def concatenate_fasta(paths) -> ContigsFASTAFormat:
+    """One FASTA from several, in the order given (each file ends on a new line)."""
+    ff = ContigsFASTAFormat()
+    with ff.open() as out:
+        for path in paths:
+            with open(path) as src:
+                last = ""
+                for chunk in iter(lambda: src.read(1 << 20), ""):
+                    out.write(chunk)
+                    last = chunk[-1]
+                if last and last != "\n":
+                    out.write("\n")
+    return ff
+
+
+@plugin.register_transformer
+def _dna_sequences_to_contigs(ff: DNASequencesDirectoryFormat) -> ContigsFASTAFormat:
+    return ContigsFASTAFormat(os.path.join(str(ff), "dna-sequences.fasta"), mode="r")
+
+
+def _register_collection(directory_format):
+    def transformer(ff):
+        return concatenate_fasta(fasta_files(ff))
+    transformer.__name__ = f"_{directory_format.__name__}_to_contigs"
+    transformer.__annotations__ = {"ff": directory_format, "return": ContigsFASTAFormat}
+    plugin.register_transformer(transformer)
+
+
+for _format in CONTIG_COLLECTION_FORMATS:
+    _register_collection(_format)

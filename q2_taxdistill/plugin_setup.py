@@ -32,6 +32,7 @@ plugin.register_formats(
     _formats.StudentModelConfigFormat, _formats.SafetensorsFormat,
     _formats.StudentModelDirectoryFormat,
     _formats.MMseqs2LCAFormat, _formats.MMseqs2LCADirectoryFormat,
+    _formats.ContigsFASTAFormat,
 )
 
 
@@ -55,15 +56,39 @@ _register_artifact_class(
     _types.StudentModel, _formats.StudentModelDirectoryFormat,
     "A trained student network (safetensors weights + JSON description).")
 
+# --- contig inputs: FeatureData[Sequence], plus the contig types of newer q2-types (2024+)
+# where they import; their files are concatenated into one FASTA (see _transformers) ---
+from q2_types.feature_data import Sequence, Taxonomy  # noqa: E402
+
+CONTIG_INPUTS = FeatureData[Sequence]
+CONTIG_COLLECTION_FORMATS = []
+try:
+    from q2_types.per_sample_sequences import Contigs as _SampleContigs, ContigSequencesDirFmt
+    from q2_types.sample_data import SampleData
+except ImportError:
+    pass
+else:
+    CONTIG_INPUTS = CONTIG_INPUTS | SampleData[_SampleContigs]
+    CONTIG_COLLECTION_FORMATS.append(ContigSequencesDirFmt)
+try:
+    from q2_types.feature_data_mag import MAG, MAGSequencesDirFmt
+except ImportError:
+    pass
+else:
+    CONTIG_INPUTS = CONTIG_INPUTS | FeatureData[MAG]
+    CONTIG_COLLECTION_FORMATS.append(MAGSequencesDirFmt)
+
 # --- actions (lead) ---
 from qiime2.plugin import Choices, Float, Int, Range, Str  # noqa: E402
-from q2_types.feature_data import Sequence, Taxonomy  # noqa: E402
 from q2_types.feature_table import FeatureTable, Frequency  # noqa: E402
 
 from q2_taxdistill import _actions, _examples, _pipeline  # noqa: E402
 
 _CONTIGS = {"contigs": "Assembled contigs (nucleotide FASTA). IUPAC codes and lowercase are "
-                       "accepted (non-ACGT bases are treated as N)."}
+                       "accepted (non-ACGT bases are treated as N). Where the installed q2-types "
+                       "has them, SampleData[Contigs] (all samples' contigs; IDs must be unique "
+                       "across samples) and FeatureData[MAG] (the contigs of all bins) are "
+                       "accepted too."}
 _TAXONOMY = {"taxonomy": "Noisy contig labels from a similarity search (MMseqs2, Kraken2 via "
                          "q2-annotate, BLAST...). A numeric Confidence column, when present, is "
                          "read as the label's support (MMseqs2's fraction of agreeing fragments)."}
@@ -107,7 +132,7 @@ def _params(*names):
 
 plugin.methods.register_function(
     function=_actions.embed,
-    inputs={"contigs": FeatureData[Sequence]},
+    inputs={"contigs": CONTIG_INPUTS},
     parameters={"teacher": Str, "min_length": Int % Range(1, None),
                 "device": Str % Choices("auto", "cpu", "cuda")},
     outputs=[("embeddings", FeatureData[_types.Embeddings])],
@@ -123,7 +148,7 @@ plugin.methods.register_function(
 
 plugin.methods.register_function(
     function=_actions.teach,
-    inputs={"contigs": FeatureData[Sequence], "taxonomy": FeatureData[Taxonomy],
+    inputs={"contigs": CONTIG_INPUTS, "taxonomy": FeatureData[Taxonomy],
             "embeddings": FeatureData[_types.Embeddings]},
     parameters={"teacher": Str, "n_neighbours": Int % Range(1, None),
                 "min_support": Float % Range(0.0, 1.0, inclusive_end=True),
@@ -146,7 +171,7 @@ plugin.methods.register_function(
 
 plugin.methods.register_function(
     function=_actions.distill,
-    inputs={"contigs": FeatureData[Sequence], "taxonomy": FeatureData[Taxonomy],
+    inputs={"contigs": CONTIG_INPUTS, "taxonomy": FeatureData[Taxonomy],
             "soft_labels": FeatureData[_types.SoftLabels], "abundance": FeatureTable[Frequency]},
     parameters={"alpha": Float % Range(0.0, 1.0, inclusive_end=True),
                 "temperature": Float % Range(0.1, 20.0, inclusive_end=True),
@@ -175,7 +200,7 @@ plugin.methods.register_function(
 
 plugin.methods.register_function(
     function=_actions.correct_taxonomy,
-    inputs={"student": _types.StudentModel, "contigs": FeatureData[Sequence],
+    inputs={"student": _types.StudentModel, "contigs": CONTIG_INPUTS,
             "abundance": FeatureTable[Frequency], "taxonomy": FeatureData[Taxonomy]},
     parameters={"confidence": Float % Range(0.0, 1.0, inclusive_end=True),
                 "n_neighbours": Int % Range(0, None), "min_length": Int % Range(1, None)},
@@ -199,7 +224,7 @@ plugin.methods.register_function(
 
 plugin.pipelines.register_function(
     function=_pipeline.refine_taxonomy,
-    inputs={"contigs": FeatureData[Sequence], "taxonomy": FeatureData[Taxonomy],
+    inputs={"contigs": CONTIG_INPUTS, "taxonomy": FeatureData[Taxonomy],
             "abundance": FeatureTable[Frequency], "embeddings": FeatureData[_types.Embeddings]},
     parameters={"teacher": Str, "n_neighbours": Int % Range(1, None),
                 "min_support": Float % Range(0.0, 1.0, inclusive_end=True),

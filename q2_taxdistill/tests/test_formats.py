@@ -417,3 +417,28 @@ def test_artifacts_of_the_new_types(tmp_path):
     back = artifact.view(pd.DataFrame)
     pd.testing.assert_frame_equal(back, emb)
     assert back.attrs["teacher"] == {"teacher": "composition"}
+
+
+def test_contig_collections_concatenate_into_one_fasta(tmp_path):
+    from q2_taxdistill._transformers import concatenate_fasta, fasta_files
+    from q2_taxdistill.engine.sequences import Contigs
+
+    (tmp_path / "s2_contigs.fa").write_text(">b1\nGGGG\n>b2\nTT")
+    (tmp_path / "s1_contigs.fasta").write_text(">a1\nACGT\nACGT\n")
+    (tmp_path / "MANIFEST").write_text("sample-id,mag-id,filename\n")
+    (tmp_path / "s3").mkdir()
+    (tmp_path / "s3" / "bin1.fa").write_text(">c1\nCCCC\n")
+    files = fasta_files(tmp_path)
+    assert [p.name for p in files] == ["s1_contigs.fasta", "s2_contigs.fa", "bin1.fa"]
+    view = concatenate_fasta(files)  # its temporary file lives as long as the view
+    merged = Contigs.from_fasta(str(view))
+    assert merged.ids == ["a1", "b1", "b2", "c1"]
+    assert merged.sequences == ["ACGTACGT", "GGGG", "TT", "CCCC"]
+
+
+def test_plugin_accepts_feature_data_sequence_for_contigs():
+    from qiime2.sdk import PluginManager
+
+    action = PluginManager().plugins["taxdistill"].actions["teach"]
+    contigs = action.signature.inputs["contigs"].qiime_type
+    assert "FeatureData[Sequence]" in str(contigs)
