@@ -2,7 +2,7 @@
 import importlib.resources
 
 import pandas as pd
-import qiime2
+from q2_taxdistill._framework import framework
 
 
 def _example_file(name):
@@ -10,16 +10,16 @@ def _example_file(name):
 
 
 def _contigs():
-    return qiime2.Artifact.import_data("FeatureData[Sequence]", _example_file("contigs.fna"))
+    return framework.Artifact.import_data("FeatureData[Sequence]", _example_file("contigs.fna"))
 
 
 def _taxonomy():
-    return qiime2.Artifact.import_data("FeatureData[Taxonomy]", _example_file("taxonomy.tsv"))
+    return framework.Artifact.import_data("FeatureData[Taxonomy]", _example_file("taxonomy.tsv"))
 
 
 def _abundance():
     counts = pd.read_csv(_example_file("counts.tsv"), sep="\t", index_col=0)
-    return qiime2.Artifact.import_data("FeatureTable[Frequency]", counts.T.astype(float))
+    return framework.Artifact.import_data("FeatureTable[Frequency]", counts.T.astype(float))
 
 
 def _inputs(use, abundance=False):

@@ -11,8 +11,9 @@ import re
 import struct
 
 import numpy as np
-import qiime2.plugin.model as model
-from qiime2.plugin import ValidationError
+from q2_taxdistill._framework import model, plugin_api
+
+ValidationError = plugin_api.ValidationError
 
 RANKS = ("domain", "phylum", "class", "order", "family", "genus", "species")
 RANK_PREFIX = {rank: rank[0] for rank in RANKS}

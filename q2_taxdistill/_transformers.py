@@ -45,11 +45,15 @@ def _df_to_soft_labels(df: pd.DataFrame) -> SoftLabelsFormat:
         raise ValueError(f"soft labels need the column(s) {', '.join(missing)}")
     out = pd.DataFrame({c: df[c].to_numpy() for c in columns})
     for col in ("feature-id", "rank", "taxon"):
+        # Before the cast: pandas < 3 turns a missing value into the text "nan", pandas 3
+        # keeps it missing; either way it is not an ID, rank or taxon.
+        if out[col].isna().any():
+            raise ValueError(f"soft labels have missing values in column {col!r}")
         out[col] = out[col].astype(str)
     _check_text(out["feature-id"], "feature IDs")
     bad_ranks = sorted(set(out["rank"]) - set(RANKS))
     if bad_ranks:
-        raise ValueError(f"unknown rank(s) {', '.join(bad_ranks)}; use {', '.join(RANKS)}")
+        raise ValueError(f"unknown rank(s) {', '.join(map(str, bad_ranks))}; use {', '.join(RANKS)}")
     _check_text(out["taxon"].unique(), "taxa")
     for taxon, rank in out[["taxon", "rank"]].drop_duplicates().itertuples(index=False):
         problem = check_lineage(taxon, rank)
@@ -59,7 +63,8 @@ def _df_to_soft_labels(df: pd.DataFrame) -> SoftLabelsFormat:
         out[col] = pd.to_numeric(out[col], errors="raise").astype(float)
         outside = ~out[col].between(0.0, 1.0)
         if outside.any():
-            raise ValueError(f"{col} must lie in [0, 1]; found {out.loc[outside, col].iloc[0]!r}")
+            first = float(out.loc[outside, col].iloc[0])
+            raise ValueError(f"{col} must lie in [0, 1]; found {first!r}")
     groups = out.groupby(["feature-id", "rank"], sort=False)
     sums = groups["probability"].sum()
     if (sums > 1.0 + _SUM_TOLERANCE).any():

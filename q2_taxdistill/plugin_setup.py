@@ -1,15 +1,15 @@
 """The QIIME 2 plugin: every registration lives here, the behaviour lives in the engine."""
 import importlib
 
-import qiime2.plugin
+from q2_taxdistill._framework import plugin_api
 from q2_types.feature_data import FeatureData
 
 import q2_taxdistill
 from q2_taxdistill import _formats, _types
 
-citations = qiime2.plugin.Citations.load("citations.bib", package="q2_taxdistill")
+citations = plugin_api.Citations.load("citations.bib", package="q2_taxdistill")
 
-plugin = qiime2.plugin.Plugin(
+plugin = plugin_api.Plugin(
     name="taxdistill",
     version=q2_taxdistill.__version__,
     website="https://github.com/q2-taxdistill/q2-taxdistill",
@@ -79,7 +79,8 @@ else:
     CONTIG_COLLECTION_FORMATS.append(MAGSequencesDirFmt)
 
 # --- actions (lead) ---
-from qiime2.plugin import Choices, Float, Int, Range, Str  # noqa: E402
+Choices, Float, Int, Range, Str = (plugin_api.Choices, plugin_api.Float, plugin_api.Int,
+                                   plugin_api.Range, plugin_api.Str)
 from q2_types.feature_table import FeatureTable, Frequency  # noqa: E402
 
 from q2_taxdistill import _actions, _examples, _pipeline  # noqa: E402
@@ -257,9 +258,9 @@ _visualizers = importlib.import_module("q2_taxdistill._visualizers")
 
 plugin.visualizers.register_function(
     function=_visualizers.evaluate_taxonomy,
-    inputs={"predictions": qiime2.plugin.List[FeatureData[Taxonomy]],
+    inputs={"predictions": plugin_api.List[FeatureData[Taxonomy]],
             "truth": FeatureData[Taxonomy]},
-    parameters={"names": qiime2.plugin.List[qiime2.plugin.Str]},
+    parameters={"names": plugin_api.List[plugin_api.Str]},
     input_descriptions={
         "predictions": "One or more contig taxonomies to score, e.g. the MMseqs2 labels and "
                        "their corrected version. A numeric Confidence column, when present, "

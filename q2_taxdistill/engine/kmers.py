@@ -137,7 +137,7 @@ def kmer_spectra(
     if not ks:
         raise ValueError("ks must name at least one k.")
     if pseudocount < 0 or not np.isfinite(pseudocount):
-        raise ValueError(f"pseudocount must be a finite number >= 0, got {pseudocount!r}.")
+        raise ValueError(f"pseudocount must be a finite number >= 0, got {float(pseudocount)!r}.")
     seqs, total = _stream(sequences)
     distinct = sorted(set(ks))
     widths = [canonical_index(k)[1] for k in ks]

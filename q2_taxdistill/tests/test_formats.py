@@ -442,3 +442,13 @@ def test_plugin_accepts_feature_data_sequence_for_contigs():
     action = PluginManager().plugins["taxdistill"].actions["teach"]
     contigs = action.signature.inputs["contigs"].qiime_type
     assert "FeatureData[Sequence]" in str(contigs)
+
+
+def test_soft_labels_with_missing_ids_are_rejected():
+    from q2_taxdistill._transformers import _df_to_soft_labels
+
+    frame = pd.DataFrame({"feature-id": ["c1", None], "rank": ["domain", "domain"],
+                          "taxon": ["d__Bacteria", "d__Bacteria"], "probability": [1.0, 1.0],
+                          "confidence": [0.5, 0.5]})
+    with pytest.raises(ValueError, match="missing values in column 'feature-id'"):
+        _df_to_soft_labels(frame)

@@ -265,10 +265,14 @@ def _distributed_worker(rank, world, port, model_dir, seqs, out_dir):
     try:
         emb = LanguageModelEmbedder.from_pretrained(model_dir, device="cpu")
         np.save(os.path.join(out_dir, f"rank{rank}.npy"), embed_distributed(emb, seqs))
-        # Tearing down gloo while the peer still holds the connection aborts (SIGABRT).
         dist.barrier()
-    finally:
+    except BaseException:
         dist.destroy_process_group()
+        raise
+    # gloo's background threads abort now and then when torch tears them down at exit
+    # (SIGABRT, "terminate called without an active exception", also after a barrier and
+    # destroy_process_group); both ranks have written their result, so leave at once.
+    os._exit(0)
 
 
 def test_two_process_gloo_matches_single_process(embedder, model_dir, tmp_path):
