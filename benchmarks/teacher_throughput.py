@@ -119,10 +119,17 @@ def current_rss_mib():
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def token_windows(tokenizer, contigs, body):
-    """Per contig: its body tokens cut into near-equal pieces of <= body tokens."""
+def framed_windows(tokenizer, contigs, length):
+    """All contigs' tokens cut into near-equal windows of <= length tokens including the
+    [CLS]/[SEP] frame; returns (windows, owner: the contig index of each window)."""
+    cls, sep = tokenizer.cls_token_id, tokenizer.sep_token_id
     encoded = tokenizer(contigs, add_special_tokens=False, verbose=False)["input_ids"]
-    return [[ids[s:e] for s, e in split_windows(len(ids), body)] for ids in encoded]
+    windows, owner = [], []
+    for i, ids in enumerate(encoded):
+        for start, end in split_windows(len(ids), length - 2):
+            windows.append([cls, *ids[start:end], sep])
+            owner.append(i)
+    return windows, owner
 
 
 def pool_windows(owner, sizes, means, n):
@@ -133,12 +140,7 @@ def pool_windows(owner, sizes, means, n):
 
 def run_reference(model, tokenizer, contigs, device):
     """(a): 512-token chunks padded to 512, batch 64, fp32, eager, all hidden states."""
-    cls, sep = tokenizer.cls_token_id, tokenizer.sep_token_id
-    chunks, owner = [], []
-    for i, pieces in enumerate(token_windows(tokenizer, contigs, REFERENCE_LENGTH - 2)):
-        for piece in pieces:
-            chunks.append([cls, *piece, sep])
-            owner.append(i)
+    chunks, owner = framed_windows(tokenizer, contigs, REFERENCE_LENGTH)
     means = []
     with torch.no_grad():
         for start in range(0, len(chunks), REFERENCE_BATCH):
@@ -157,12 +159,7 @@ def run_reference(model, tokenizer, contigs, device):
 
 def run_official(model, tokenizer, contigs, device, window):
     """(b): sorted windows, batch 25, left padding='longest' + mask, pooled on the host."""
-    cls, sep = tokenizer.cls_token_id, tokenizer.sep_token_id
-    windows, owner = [], []
-    for i, pieces in enumerate(token_windows(tokenizer, contigs, window - 2)):
-        for piece in pieces:
-            windows.append([cls, *piece, sep])
-            owner.append(i)
+    windows, owner = framed_windows(tokenizer, contigs, window)
     order = np.argsort([len(w) for w in windows], kind="stable")
     tokenizer.padding_side = "left"
     means = [None] * len(windows)

@@ -127,18 +127,32 @@ _PARAMS = {
 }
 
 
-def _params(*names):
-    return {n: _PARAMS[n] for n in names}
+_UNIT = Float % Range(0.0, 1.0, inclusive_end=True)
+_PARAM_TYPES = {
+    "teacher": Str, "n_neighbours": Int % Range(1, None), "min_support": _UNIT,
+    "min_length": Int % Range(1, None), "seed": Int, "alpha": _UNIT,
+    "temperature": Float % Range(0.1, 20.0, inclusive_end=True),
+    "n_folds": Int % Range(2, 20, inclusive_end=True),
+    "max_epochs": Int % Range(1, 1000, inclusive_end=True),
+    "patience": Int % Range(1, 100, inclusive_end=True),
+    "hidden": Int % Range(8, 4096, inclusive_end=True), "confidence": _UNIT,
+    "device": Str % Choices("auto", "cpu", "cuda"),
+}
+
+
+def _parameters(*names, **types):
+    """An action's `parameters` and `parameter_descriptions` from the two tables above, so a
+    parameter shared by several actions is typed and described once; `types` overrides."""
+    return {"parameters": {n: types.get(n, _PARAM_TYPES[n]) for n in names},
+            "parameter_descriptions": {n: _PARAMS[n] for n in names}}
 
 
 plugin.methods.register_function(
     function=_actions.embed,
     inputs={"contigs": CONTIG_INPUTS},
-    parameters={"teacher": Str, "min_length": Int % Range(1, None),
-                "device": Str % Choices("auto", "cpu", "cuda")},
+    **_parameters("teacher", "min_length", "device"),
     outputs=[("embeddings", FeatureData[_types.Embeddings])],
     input_descriptions=_CONTIGS,
-    parameter_descriptions=_params("teacher", "min_length", "device"),
     output_descriptions={"embeddings": "One teacher embedding per contig."},
     name="Embed contigs with a teacher",
     description=("Embed contigs once (e.g. with GenomeOcean on a GPU) and re-use the embeddings "
@@ -151,14 +165,11 @@ plugin.methods.register_function(
     function=_actions.teach,
     inputs={"contigs": CONTIG_INPUTS, "taxonomy": FeatureData[Taxonomy],
             "embeddings": FeatureData[_types.Embeddings]},
-    parameters={"teacher": Str, "n_neighbours": Int % Range(1, None),
-                "min_support": Float % Range(0.0, 1.0, inclusive_end=True),
-                "min_length": Int % Range(1, None), "seed": Int},
+    **_parameters("teacher", "n_neighbours", "min_support", "min_length", "seed"),
     outputs=[("soft_labels", FeatureData[_types.SoftLabels])],
     input_descriptions={**_CONTIGS, **_TAXONOMY,
                         "embeddings": "Teacher embeddings from 'embed'; when given, no teacher "
                                       "model is run and 'teacher' is ignored."},
-    parameter_descriptions=_params("teacher", "n_neighbours", "min_support", "min_length", "seed"),
     output_descriptions={"soft_labels": "Per contig and rank, the teacher's probabilities of "
                                         "the most likely taxa and its confidence."},
     name="Teach: soft labels from a teacher",
@@ -174,20 +185,12 @@ plugin.methods.register_function(
     function=_actions.distill,
     inputs={"contigs": CONTIG_INPUTS, "taxonomy": FeatureData[Taxonomy],
             "soft_labels": FeatureData[_types.SoftLabels], "abundance": FeatureTable[Frequency]},
-    parameters={"alpha": Float % Range(0.0, 1.0, inclusive_end=True),
-                "temperature": Float % Range(0.1, 20.0, inclusive_end=True),
-                "n_folds": Int % Range(2, 20, inclusive_end=True),
-                "max_epochs": Int % Range(1, 1000, inclusive_end=True),
-                "patience": Int % Range(1, 100, inclusive_end=True),
-                "hidden": Int % Range(8, 4096, inclusive_end=True),
-                "min_support": Float % Range(0.0, 1.0, inclusive_end=True),
-                "min_length": Int % Range(1, None), "seed": Int},
+    **_parameters("alpha", "temperature", "n_folds", "max_epochs", "patience", "hidden",
+                  "min_support", "min_length", "seed"),
     outputs=[("student", _types.StudentModel)],
     input_descriptions={**_CONTIGS, **_TAXONOMY,
                         "soft_labels": "Soft labels from 'teach' for these contigs.",
                         **_ABUNDANCE},
-    parameter_descriptions=_params("alpha", "temperature", "n_folds", "max_epochs", "patience",
-                                   "hidden", "min_support", "min_length", "seed"),
     output_descriptions={"student": "The trained student (a cross-fitted ensemble of small "
                                     "networks on TNF, length and abundance)."},
     name="Distill: train the student",
@@ -203,15 +206,13 @@ plugin.methods.register_function(
     function=_actions.correct_taxonomy,
     inputs={"student": _types.StudentModel, "contigs": CONTIG_INPUTS,
             "abundance": FeatureTable[Frequency], "taxonomy": FeatureData[Taxonomy]},
-    parameters={"confidence": Float % Range(0.0, 1.0, inclusive_end=True),
-                "n_neighbours": Int % Range(0, None), "min_length": Int % Range(1, None)},
+    **_parameters("confidence", "n_neighbours", "min_length", n_neighbours=Int % Range(0, None)),
     outputs=[("corrected_taxonomy", FeatureData[Taxonomy])],
     input_descriptions={"student": "A student from 'distill'.", **_CONTIGS,
                         "abundance": "Read counts of the contigs in the same samples the "
                                      "student was trained on (required if it used abundance).",
                         "taxonomy": "The input labels: contigs the student cannot score "
                                     "(too short) keep them; without it they become Unassigned."},
-    parameter_descriptions=_params("confidence", "n_neighbours", "min_length"),
     output_descriptions={"corrected_taxonomy": "Every input contig's corrected lineage, cut at "
                                                "the deepest confident rank, with the calibrated "
                                                "Confidence of that rank."},
@@ -227,22 +228,13 @@ plugin.pipelines.register_function(
     function=_pipeline.refine_taxonomy,
     inputs={"contigs": CONTIG_INPUTS, "taxonomy": FeatureData[Taxonomy],
             "abundance": FeatureTable[Frequency], "embeddings": FeatureData[_types.Embeddings]},
-    parameters={"teacher": Str, "n_neighbours": Int % Range(1, None),
-                "min_support": Float % Range(0.0, 1.0, inclusive_end=True),
-                "alpha": Float % Range(0.0, 1.0, inclusive_end=True),
-                "temperature": Float % Range(0.1, 20.0, inclusive_end=True),
-                "n_folds": Int % Range(2, 20, inclusive_end=True),
-                "max_epochs": Int % Range(1, 1000, inclusive_end=True),
-                "confidence": Float % Range(0.0, 1.0, inclusive_end=True),
-                "min_length": Int % Range(1, None), "seed": Int},
+    **_parameters("teacher", "n_neighbours", "min_support", "alpha", "temperature", "n_folds",
+                  "max_epochs", "confidence", "min_length", "seed"),
     outputs=[("soft_labels", FeatureData[_types.SoftLabels]),
              ("student", _types.StudentModel),
              ("corrected_taxonomy", FeatureData[Taxonomy])],
     input_descriptions={**_CONTIGS, **_TAXONOMY, **_ABUNDANCE,
                         "embeddings": "Teacher embeddings from 'embed' (optional)."},
-    parameter_descriptions=_params("teacher", "n_neighbours", "min_support", "alpha",
-                                   "temperature", "n_folds", "max_epochs", "confidence",
-                                   "min_length", "seed"),
     output_descriptions={"soft_labels": "The teacher's soft labels.",
                          "student": "The trained student.",
                          "corrected_taxonomy": "The corrected taxonomy of every input contig."},

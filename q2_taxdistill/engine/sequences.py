@@ -143,11 +143,17 @@ class Contigs:
         for record_id, seq in read_fasta(path):
             ids.append(record_id)
             lengths.append(len(seq))
+        return cls._streamed(ids, np.asarray(lengths, dtype=np.int64), path, keep=None)
+
+    @classmethod
+    def _streamed(cls, ids, lengths, path, keep) -> "Contigs":
+        """Contigs whose sequences stay in `path`; `keep` marks the file's records in the set
+        (None: all of them)."""
         contigs = cls.__new__(cls)
-        contigs._init(ids, np.asarray(lengths, dtype=np.int64), path)
+        contigs._init(ids, lengths, path)
         contigs._sequences = None
         contigs._path = path
-        contigs._keep = None
+        contigs._keep = keep
         return contigs
 
     @property
@@ -166,6 +172,8 @@ class Contigs:
             if record_id != next(expected, None):
                 raise InputError(f"{self._path} changed while it was being read.")
             yield clean_sequence(seq)
+        if next(expected, None) is not None:
+            raise InputError(f"{self._path} changed while it was being read.")
 
     @property
     def sequences(self) -> List[str]:
@@ -229,9 +237,5 @@ class Contigs:
             full = self._keep.copy()
             full[np.flatnonzero(self._keep)] = keep
             keep = full
-        sub = Contigs.__new__(Contigs)
-        sub._init([self.ids[p] for p in positions], self._lengths[positions], self.source)
-        sub._sequences = None
-        sub._path = self._path
-        sub._keep = keep
-        return sub
+        return Contigs._streamed([self.ids[p] for p in positions], self._lengths[positions],
+                                 self._path, keep)

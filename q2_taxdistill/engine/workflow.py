@@ -100,14 +100,13 @@ def teach(contigs, taxonomy, teacher="composition", embeddings=None, n_neighbour
     labels = encode_labels(tree, lineages, support, min_support)
     if not (labels.codes >= 0).any():
         raise InputError("no contig has an input label: there is nothing to learn from.")
-    if embeddings is not None:
+    if embeddings is None:
+        vectors = load_teacher(teacher).embed(contigs)
+    else:
         missing = [c for c in contigs.ids if c not in embeddings.index]
         if missing:
             raise InputError(f"{len(missing)} contig(s) have no teacher embedding: "
                              f"{preview(missing)}; embed these contigs first.")
-    if embeddings is None:
-        vectors = load_teacher(teacher).embed(contigs)
-    else:
         vectors = embeddings.loc[contigs.ids].to_numpy(np.float32, copy=True)
     # overwrite: the vectors are this run's largest array and are not used again.
     return fit_soft_labels(contigs.ids, vectors, labels, tree, n_neighbours=n_neighbours,
