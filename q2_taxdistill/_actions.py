@@ -62,8 +62,10 @@ def distill(contigs: ContigsFASTAFormat, taxonomy: pd.DataFrame, soft_labels: pd
 
 def correct_taxonomy(student: Student, contigs: ContigsFASTAFormat, abundance: pd.DataFrame = None,
                      taxonomy: pd.DataFrame = None, confidence: float = 0.7,
-                     n_neighbours: int = 50, min_length: int = 1000) -> pd.DataFrame:
+                     n_neighbours: int = 50, min_length: int = 1000,
+                     max_species_conflict: float = 0.005) -> pd.DataFrame:
     with _progress():
         return workflow.correct(student, _contigs(contigs), _counts(abundance), taxonomy,
                                 confidence=confidence, n_neighbours=n_neighbours,
-                                min_length=min_length)
+                                min_length=min_length,
+                                max_species_conflict=max_species_conflict)

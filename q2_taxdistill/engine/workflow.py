@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .abundance import depth_from_counts
-from .correction import decode, smooth
+from .correction import SPECIES, check_species, decode, neighbourhood, smooth
 from .errors import InputError, preview
 from .labels import encode_labels
 from .memory import release_large_blocks
@@ -19,6 +19,7 @@ from .taxonomy import TaxonomyTree, format_lineage, parse_lineage, parse_taxonom
 from .teacher import load_teacher
 
 DEFAULT_MIN_LENGTH = 1000
+DEFAULT_MAX_SPECIES_CONFLICT = 0.005
 
 
 def _normalised(taxon):
@@ -137,9 +138,20 @@ def distill(contigs, taxonomy, soft_labels, counts=None, min_support=1.0,
     return Student.fit(contigs.ids, raw, spec, labels, soft, tree, config or StudentConfig())
 
 
+def _label_species(tree, contigs, taxonomy):
+    """The input labels' species classes on `tree` (-1: no species named; n_classes: a
+    species the student does not know), aligned to `contigs`."""
+    lineages, _ = _labels(contigs, taxonomy)
+    codes = tree.encode(lineages)[:, SPECIES]
+    named = np.array([lineage[SPECIES] is not None for lineage in lineages], dtype=bool)
+    return np.where(named & (codes < 0), tree.n_classes(SPECIES), codes)
+
+
 def correct(student, contigs, counts=None, taxonomy=None, confidence=0.7, n_neighbours=50,
-            min_length=DEFAULT_MIN_LENGTH):
-    """A lineage and its confidence for every input contig (QIIME Taxon/Confidence table)."""
+            min_length=DEFAULT_MIN_LENGTH, max_species_conflict=DEFAULT_MAX_SPECIES_CONFLICT):
+    """A lineage and its confidence for every input contig (QIIME Taxon/Confidence table).
+    With `taxonomy`, species names are checked against the input labels of each contig's
+    genome neighbourhood (see `correction`); 1 turns the check off."""
     release_large_blocks()
     scored = _usable(contigs, min_length)
     if student.spec.samples is not None:
@@ -162,8 +174,18 @@ def correct(student, contigs, counts=None, taxonomy=None, confidence=0.7, n_neig
     depth, _ = _depth(scored, counts)
     raw = student.spec.raw_features(scored, depth)
     probabilities = student.predict_proba(scored.ids, raw)
-    probabilities = smooth(probabilities, student.spec.neighbour_space(raw), n_neighbours)
+    rows = neighbourhood(student.spec.neighbour_space(raw), n_neighbours)
+    probabilities = smooth(probabilities, rows)
     decisions = decode(probabilities, student.tree, confidence)
+    if taxonomy is not None and max_species_conflict < 1.0:
+        label_species = _label_species(student.tree, scored, taxonomy)
+        decisions, withdrawn = check_species(decisions, probabilities, student.tree, confidence,
+                                             label_species, rows, max_species_conflict)
+        report("correction", message=f"{withdrawn} species name(s) withdrawn: their genome "
+                                     f"neighbourhood's input labels name other species")
+    elif max_species_conflict < 1.0:
+        report("correction", message="no input taxonomy: species names are not checked "
+                                     "against the input labels")
     result = pd.DataFrame(
         {"Taxon": [d.taxon for d in decisions],
          "Confidence": [round(d.confidence, 4) for d in decisions]},

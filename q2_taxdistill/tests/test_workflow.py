@@ -4,7 +4,6 @@ import pandas as pd
 import pytest
 
 from q2_taxdistill.engine import workflow
-from q2_taxdistill.engine.correction import decode
 from q2_taxdistill.engine.errors import InputError
 from q2_taxdistill.engine.labels import encode_labels
 from q2_taxdistill.engine.metrics import score_taxonomy
@@ -43,23 +42,6 @@ def test_neighbour_vote_never_uses_a_contigs_own_label():
     assert probabilities[1][0, y] == 1.0 and probabilities[1][0, x] == 0.0
     assert probabilities[1][1, x] == 0.5 and probabilities[1][1, y] == 0.5
     assert np.allclose(confidence[:, 1], 2 / 7)
-
-
-def test_decode_follows_the_tree_and_cuts_at_the_threshold():
-    lineages = [parse_lineage(t) for t in ["d__A; p__X; c__1", "d__A; p__Y; c__2"]]
-    tree = TaxonomyTree.from_lineages(lineages)
-    p = [np.zeros((1, tree.n_classes(r))) for r in range(7)]
-    p[0][0, 0] = 1.0
-    x, y = tree.encode(lineages)[:, 1]
-    c2 = tree.encode(lineages)[1, 2]
-    c1 = tree.encode(lineages)[0, 2]
-    p[1][0, [x, y]] = [0.8, 0.2]
-    p[2][0, [c1, c2]] = [0.1, 0.9]   # the most probable class lies under the other phylum
-    decision, = decode(p, tree, threshold=0.5)
-    assert decision.lineage[:3] == ("A", "X", None)
-    assert decision.confidence == pytest.approx(0.8)
-    decision, = decode(p, tree, threshold=0.05)
-    assert decision.lineage[:3] == ("A", "X", "1")
 
 
 def test_soft_labels_round_trip_through_the_long_table(trained):
@@ -185,16 +167,3 @@ def test_standardise_in_place_matches_numpy():
     y = x.copy()
     z2, _, _ = standardise(y, inplace=True)
     assert z2 is y and np.allclose(z2, expected, atol=1e-4)
-
-
-def test_smoothing_is_the_neighbourhood_mean():
-    from q2_taxdistill.engine.correction import smooth
-    from q2_taxdistill.engine.neighbours import nearest_neighbours
-
-    rng = np.random.default_rng(4)
-    space = rng.normal(size=(60, 3)).astype(np.float32)
-    probabilities = [rng.random((60, 4)).astype(np.float32) for _ in range(2)]
-    neighbours = nearest_neighbours(space, 5)
-    rows = np.concatenate([np.arange(60)[:, None], neighbours], axis=1)
-    for got, p in zip(smooth(probabilities, space, 5), probabilities):
-        assert np.allclose(got, p[rows].mean(1), atol=1e-6)
