@@ -10,8 +10,9 @@ neighbourhood (`species_conflict`). Contigs of a genome whose species is in the 
 database hit it almost without exception; contigs of a new species of a known genus hit the
 sibling species most of the time and scattered other taxa the rest. A neighbourhood whose
 species labels name other species more often than a small tolerance is therefore a relative
-of the species named, not the species itself: the name is withdrawn and the lineage stops at genus. This is the
-genome-level counterpart of a label's own support (`labels`), and works without one.
+of the species named, not the species itself: the name is withdrawn and the lineage stops at
+genus. This is the genome-level counterpart of a label's own support (`labels`), and works
+without one.
 """
 import warnings
 from dataclasses import dataclass
@@ -49,28 +50,31 @@ def smooth(probabilities, rows):
     return smoothed
 
 
-def _diffused(sources, queries, rows, steps):
-    """Weight that `steps` rounds of averaging over the neighbourhood `rows` carry from the
-    contigs with `sources[j] == c` to contig i, for c = `queries[i]` (0 where < 0).
+def _averaging(rows):
+    """The sparse (n, n) operator that replaces each row by the mean over its `rows`."""
+    n, k = rows.shape
+    return torch.sparse_coo_tensor(
+        torch.from_numpy(np.stack([np.repeat(np.arange(n), k), rows.reshape(-1)])),
+        torch.full((n * k,), 1.0 / k, dtype=torch.float64), (n, n),
+        check_invariants=True).coalesce()
+
+
+def _diffused(averaging, sources, queries, steps):
+    """Weight that `steps` applications of `averaging` carry from the contigs with
+    `sources[j] == c` to contig i, for c = `queries[i]` (0 where < 0).
 
     Sparse: a neighbourhood touches a few columns, however many the whole dataset has."""
-    n, k = rows.shape
+    n = len(sources)
     n_columns = int(max(sources.max(initial=-1), queries.max(initial=-1))) + 1
     if n_columns == 0:
         return np.zeros(n)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Sparse", category=UserWarning)
-        operator = torch.sparse_coo_tensor(
-            torch.from_numpy(np.stack([np.repeat(np.arange(n), k), rows.reshape(-1)])),
-            torch.full((n * k,), 1.0 / k, dtype=torch.float64), (n, n),
-            check_invariants=True).coalesce()
-        present = np.flatnonzero(sources >= 0)
-        weights = torch.sparse_coo_tensor(
-            torch.from_numpy(np.stack([present, sources[present]])),
-            torch.ones(len(present), dtype=torch.float64), (n, n_columns),
-            check_invariants=True).coalesce()
-        for _ in range(steps):
-            weights = torch.sparse.mm(operator, weights).coalesce()
+    present = np.flatnonzero(sources >= 0)
+    weights = torch.sparse_coo_tensor(
+        torch.from_numpy(np.stack([present, sources[present]])),
+        torch.ones(len(present), dtype=torch.float64), (n, n_columns),
+        check_invariants=True).coalesce()
+    for _ in range(steps):
+        weights = torch.sparse.mm(averaging, weights).coalesce()
     # Coalesced entries are sorted by (row, column): look each (i, queries[i]) up.
     index, values = weights.indices().numpy(), weights.values().numpy()
     keys = index[0] * n_columns + index[1]
@@ -99,13 +103,18 @@ def species_conflict(species, label_species, rows, steps=GENOME_STEPS):
     species = np.asarray(species, dtype=np.int64)
     label_species = np.asarray(label_species, dtype=np.int64)
     labelled = (species >= 0) & (label_species >= 0)
-    agreeing = _diffused(np.where(labelled & (label_species == species), species, -1),
-                         species, rows, steps)
-    total = _diffused(np.where(labelled, species, -1), species, rows, steps)
+    with warnings.catch_warnings():
+        # torch flags its sparse kernels as beta; the results are checked in the tests.
+        warnings.filterwarnings("ignore", message="Sparse", category=UserWarning)
+        averaging = _averaging(rows)
+        agreeing = _diffused(averaging, np.where(labelled & (label_species == species),
+                                                 species, -1), species, steps)
+        total = _diffused(averaging, np.where(labelled, species, -1), species, steps)
     conflict = np.zeros(len(species))
     near = (species >= 0) & (total > 1e-12)
     conflict[near] = 1.0 - agreeing[near] / total[near]
     return np.clip(conflict, 0.0, 1.0)
+
 
 @dataclass
 class Decision:

@@ -140,8 +140,10 @@ def distill(contigs, taxonomy, soft_labels, counts=None, min_support=1.0,
 
 def _label_species(tree, contigs, taxonomy):
     """The input labels' species classes on `tree` (-1: no species named; n_classes: a
-    species the student does not know), aligned to `contigs`."""
-    lineages, _ = _labels(contigs, taxonomy)
+    species the student does not know), aligned to `contigs`. Labels of contigs not scored
+    here (too short) are left out first: they are not "unknown IDs", they are kept as is."""
+    scored = taxonomy.index.astype(str).isin(set(contigs.ids))
+    lineages, _ = _labels(contigs, taxonomy[scored])
     codes = tree.encode(lineages)[:, SPECIES]
     named = np.array([lineage[SPECIES] is not None for lineage in lineages], dtype=bool)
     return np.where(named & (codes < 0), tree.n_classes(SPECIES), codes)
