@@ -7,6 +7,11 @@ Uses only numpy and pandas. Every genome is made up: sequences come from hierarc
 order-3 Markov chains (phylum -> class -> order -> family -> genus -> species), so
 composition is more similar within a taxon than between taxa, and every name is invented.
 The noisy labels imitate MMseqs2 against an incomplete reference database.
+
+Two known species also have a second strain in the same samples, carrying accessory
+segments of a relative's genome. Every draw for those strains comes from a second generator
+(seed SEED + 1) and their contigs come after all others, so adding them left every other
+contig, label, count and ID exactly as it was.
 """
 
 import argparse
@@ -42,6 +47,16 @@ NOVELTY = {
     "Imitococcus medius": ("novel_species", "Imitococcus parvus"),
     "Novimonas ignota": ("novel_genus", None),
 }
+# Second strain of a known species: ~2% substitutions from its species genome, ~8% of it
+# overwritten by 5-15 kb segments of the donor (a known species of the same family), so the
+# search tool labels part of its contigs with the donor.
+STRAINS = {
+    "Synthibacter primus": "Synthibacter secundus",
+    "Fictimonas alba": "Fictimonas rubra",
+}
+STRAIN_RATE = 0.028
+ACCESSORY_SHARE = 0.08
+ACCESSORY_LENGTH = (5_000, 15_000)
 PREFIXES = ("d__", "p__", "c__", "o__", "f__", "g__", "s__")
 COMPLEMENT = str.maketrans("ACGT", "TGCA")
 
@@ -119,8 +134,39 @@ def make_genomes(rng):
                 "species": species, "lineage": lineage, "novelty": novelty, "sibling": sibling,
                 "sequence": "".join("ACGT"[c] for c in codes.tolist()),
                 "divergence": float((codes != ancestor[start:start + length]).mean()),
+                "codes": codes, "rows": species_rows[species], "name": species,
+                "donor": None, "accessory": np.zeros(length, dtype=bool),
             })
     return genomes
+
+
+def make_strains(rng, genomes):
+    """Strain B of each species in STRAINS: its species genome with point substitutions
+    from the species chain, then accessory segments copied exactly from the donor."""
+    by_species = {g["species"]: g for g in genomes}
+    strains = []
+    for species, donor_name in STRAINS.items():
+        parent, donor = by_species[species], by_species[donor_name]
+        assert parent["lineage"][4] == donor["lineage"][4], (species, donor_name)
+        codes = diverge(rng, parent["codes"], parent["rows"], STRAIN_RATE)
+        divergence = float((codes != parent["codes"]).mean())
+        accessory = np.zeros(len(codes), dtype=bool)
+        target = int(round(ACCESSORY_SHARE * len(codes)))
+        while target - accessory.sum() >= ACCESSORY_LENGTH[0] / 2:
+            length = int(rng.integers(ACCESSORY_LENGTH[0], ACCESSORY_LENGTH[1] + 1))
+            length = min(length, max(target - int(accessory.sum()), ACCESSORY_LENGTH[0]))
+            start = int(rng.integers(0, len(codes) - length + 1))
+            if accessory[max(start - 1, 0):start + length + 1].any():
+                continue  # segments do not touch, so each is one donor gene cluster
+            source = int(rng.integers(0, len(donor["codes"]) - length + 1))
+            codes[start:start + length] = donor["codes"][source:source + length]
+            accessory[start:start + length] = True
+        strains.append({
+            **parent, "name": f"{species} (strain B)", "donor": donor,
+            "sequence": "".join("ACGT"[c] for c in codes.tolist()), "codes": codes,
+            "divergence": divergence, "accessory": accessory,
+        })
+    return strains
 
 
 def contig_lengths(rng, n):
@@ -132,9 +178,10 @@ def contig_lengths(rng, n):
     return lengths[:n]
 
 
-def cut_contigs(rng, genomes):
+def cut_contigs(rng, genomes, first=0):
+    """(genome index, sequence, start, end) of each contig; genome indices start at `first`."""
     pieces = []
-    for g, genome in enumerate(genomes):
+    for g, genome in enumerate(genomes, start=first):
         seq = genome["sequence"]
         n = int(rng.integers(55, 71))
         lengths = contig_lengths(rng, n)
@@ -148,7 +195,7 @@ def cut_contigs(rng, genomes):
             piece = seq[position:position + length]
             if rng.random() < 0.5:
                 piece = piece.translate(COMPLEMENT)[::-1]
-            pieces.append((g, piece))
+            pieces.append((g, piece, position, position + length))
             position += length
     return pieces
 
@@ -160,7 +207,15 @@ def simulate_abundance(rng, n_genomes):
         0.0, 1.0, size=(n_genomes, N_SAMPLES))
     abundance[rng.random(abundance.shape) < 0.2] *= 0.02
     depth = rng.uniform(6.0, 18.0, size=N_SAMPLES)
-    return abundance / abundance.mean(axis=0) * depth
+    return abundance / abundance.mean(axis=0) * depth, depth / abundance.mean(axis=0)
+
+
+def strain_abundance(rng, n_strains, scale):
+    """Abundance rows drawn as in simulate_abundance, on the same per-sample scale."""
+    abundance = rng.lognormal(0.0, 1.0, size=(n_strains, 1)) * rng.lognormal(
+        0.0, 1.0, size=(n_strains, N_SAMPLES))
+    abundance[rng.random(abundance.shape) < 0.2] *= 0.02
+    return abundance * scale
 
 
 def noisy_label(rng, genome, all_species):
@@ -184,19 +239,54 @@ def noisy_label(rng, genome, all_species):
     return lineage[:3] + (None,) * 4, rng.uniform(0.5, 0.8)
 
 
+def strain_label(rng, strain, start, end, all_species):
+    """A strain B contig: the donor's lineage where the donor's sequence is most of it (the
+    search finds the donor exactly), else its species with the share of its own sequence."""
+    donor_share = float(strain["accessory"][start:end].mean())
+    if donor_share > 0.5:
+        return strain["donor"]["lineage"], 1.0
+    if donor_share > 0:
+        return strain["lineage"], 1.0 - donor_share
+    return noisy_label(rng, strain, all_species)
+
+
 def truncate(lineage, rank):
     return tuple(n if r <= rank else None for r, n in enumerate(lineage))
+
+
+def database_noise(rng, labels, confidences, members):
+    """Database-independent noise on the contigs `members`: ~5% of their labels truncated
+    at a random rank, ~2% unassigned."""
+    shuffled = members[rng.permutation(len(members))]
+    n_trunc = int(round(0.05 * len(members)))
+    n_unassigned = int(round(0.02 * len(members)))
+    for i in shuffled[:n_trunc].tolist():
+        labels[i] = truncate(labels[i], int(rng.integers(1, 6)))
+        confidences[i] = rng.uniform(0.5, 0.9)
+    for i in shuffled[n_trunc:n_trunc + n_unassigned].tolist():
+        labels[i] = (None,) * 7
+        confidences[i] = None
 
 
 def build(out: Path):
     rng = np.random.default_rng(SEED)
     genomes = make_genomes(rng)
     pieces = cut_contigs(rng, genomes)
-    coverage = simulate_abundance(rng, len(genomes))
+    coverage, scale = simulate_abundance(rng, len(genomes))
     samples = [f"S{s + 1}" for s in range(N_SAMPLES)]
+    # The strains draw only from their own generator, after everything else: the contigs of
+    # the other genomes (and their IDs, labels and counts) do not depend on them.
+    strain_rng = np.random.default_rng(SEED + 1)
+    strains = make_strains(strain_rng, genomes)
+    strain_pieces = cut_contigs(strain_rng, strains, first=len(genomes))
+    coverage = np.vstack([coverage, strain_abundance(strain_rng, len(strains), scale)])
+    n_main = len(pieces)
+    pieces = pieces + strain_pieces
+    genomes = genomes + strains
 
     # Name each contig after the sample it was "assembled" in (drawn by abundance).
-    origin = [int(rng.choice(N_SAMPLES, p=coverage[g] / coverage[g].sum())) for g, _ in pieces]
+    origin = [int((rng if i < n_main else strain_rng).choice(
+        N_SAMPLES, p=coverage[g] / coverage[g].sum())) for i, (g, *_) in enumerate(pieces)]
     order = sorted(range(len(pieces)), key=lambda i: (origin[i], i))
     ids = [""] * len(pieces)
     per_sample = [0] * N_SAMPLES
@@ -204,27 +294,25 @@ def build(out: Path):
         per_sample[origin[i]] += 1
         ids[i] = f"S{origin[i] + 1}C{per_sample[origin[i]]:05d}"
 
-    lengths = np.array([len(p) for _, p in pieces])
-    genome_of = np.array([g for g, _ in pieces])
+    lengths = np.array([len(p) for _, p, *_ in pieces])
+    genome_of = np.array([g for g, *_ in pieces])
     expected_reads = coverage[genome_of] * lengths[:, None] / READ_LENGTH
-    reads = rng.poisson(expected_reads)
+    reads = np.vstack([rng.poisson(expected_reads[:n_main]),
+                       strain_rng.poisson(expected_reads[n_main:])])
 
-    known = [g["lineage"] for g in genomes if g["novelty"] == "known_species"]
+    known = [g["lineage"] for g in genomes if g["novelty"] == "known_species" and
+             g["donor"] is None]
     labels, confidences = [], []
-    for g in genome_of.tolist():
+    for g in genome_of[:n_main].tolist():
         lineage, confidence = noisy_label(rng, genomes[g], known)
         labels.append(lineage)
         confidences.append(confidence)
-    # Database-independent noise: ~5% truncated at a random rank, ~2% unassigned.
-    shuffled = rng.permutation(len(pieces))
-    n_trunc = int(round(0.05 * len(pieces)))
-    n_unassigned = int(round(0.02 * len(pieces)))
-    for i in shuffled[:n_trunc].tolist():
-        labels[i] = truncate(labels[i], int(rng.integers(1, 6)))
-        confidences[i] = rng.uniform(0.5, 0.9)
-    for i in shuffled[n_trunc:n_trunc + n_unassigned].tolist():
-        labels[i] = (None,) * 7
-        confidences[i] = None
+    database_noise(rng, labels, confidences, np.arange(n_main))
+    for g, _, begin, end in strain_pieces:
+        lineage, confidence = strain_label(strain_rng, genomes[g], begin, end, known)
+        labels.append(lineage)
+        confidences.append(confidence)
+    database_noise(strain_rng, labels, confidences, np.arange(n_main, len(pieces)))
 
     out.mkdir(parents=True, exist_ok=True)
     rows = sorted(range(len(pieces)), key=lambda i: ids[i])
@@ -253,11 +341,26 @@ def write_readme(out, genomes, genome_of, lengths, labels, rows):
     for g, genome in enumerate(genomes):
         members = np.nonzero(genome_of == g)[0]
         correct = sum(labels[i][6] == genome["species"] for i in members)
+        donor = genome["donor"]
+        if donor is None:
+            divergence, accessory, donor_labelled = f"{genome['divergence']:.1%}", "-", "-"
+        else:
+            divergence = f"{genome['divergence']:.1%} (vs its species genome)"
+            segments = int(np.count_nonzero(np.diff(genome["accessory"].astype(np.int8)) == 1)
+                           + genome["accessory"][0])
+            accessory = (f"{donor['species']} ({genome['accessory'].mean():.1%}, "
+                         f"{segments} segments)")
+            donor_labelled = sum(labels[i][6] == donor["species"] for i in members)
         table.append(
-            f"| {genome['species']} | {genome['lineage'][4]} | {genome['novelty']} | "
-            f"{len(genome['sequence']):,} | {genome['divergence']:.1%} | {len(members)} | "
-            f"{correct} |"
+            f"| {genome['name']} | {genome['lineage'][4]} | {genome['novelty']} | "
+            f"{len(genome['sequence']):,} | {divergence} | {accessory} | {len(members)} | "
+            f"{correct} | {donor_labelled} |"
         )
+    per_genome = [int(np.count_nonzero(genome_of == g)) for g, genome in enumerate(genomes)
+                  if genome["donor"] is None]
+    per_genome = f"{min(per_genome)}-{max(per_genome)}"
+    segment_kb = f"{ACCESSORY_LENGTH[0] // 1000}-{ACCESSORY_LENGTH[1] // 1000}"
+    rate, share = f"{STRAIN_RATE:.1%}", f"{ACCESSORY_SHARE:.0%}"
     n_unassigned = sum(all(n is None for n in labels[i]) for i in rows)
     text = f"""# Example data (synthetic)
 
@@ -287,19 +390,35 @@ Regenerate it exactly (seed {SEED}, numpy and pandas only) from the repository r
   ancestor (300 kb) is sampled from its chain; each species genome (150-300 kb) is a
   window of it in which 14-26% of positions are redrawn from a species-level perturbed
   chain (10-20% actual substitutions).
-- Contigs: 26-34 non-overlapping pieces per genome, log-normal lengths (median 3 kb,
-  1-12 kb), random strand.
-- Abundance: per genome and sample log-normal (genome effect x sample effect, 20% of pairs
-  x0.02), per-sample sequencing depth 6-18x; Poisson read counts of {READ_LENGTH} bp reads.
+- Strains: {len(STRAINS)} known species ({", ".join(STRAINS)}) also have a second
+  strain ("strain B") in the same samples: the species genome with {rate} of positions
+  redrawn from the species chain (about 2% actual substitutions), then about {share} of it
+  overwritten by {segment_kb} kb segments copied exactly from the genome of another known species
+  of the same family (the donor: accessory genes). Its true lineage is its species. The
+  original genome of such a species is strain A, unchanged. Every draw for the strains
+  (genome, contigs, abundance, sample, reads, labels) comes from a second generator (seed
+  {SEED + 1}) and their contigs are numbered after the others of their sample, so all other
+  contigs, labels and counts are as before the strains.
+- Contigs: {per_genome} non-overlapping pieces per genome (55-70 drawn, fewer where
+  they would cover more than 85% of it), log-normal lengths (median 3 kb, 1-12 kb),
+  random strand.
+- Abundance: per genome (strain B: its own row) and sample log-normal (genome effect x
+  sample effect, 20% of pairs x0.02), per-sample sequencing depth 6-18x; Poisson read
+  counts of {READ_LENGTH} bp reads.
 - Noisy labels, as MMseqs2 against a reference database that lacks some taxa:
   `known_species` contigs get their true lineage (confidence ~1); `novel_species` contigs
   all get a sibling species' name (confidence 0.8-1); the `novel_genus` genome's contigs
   scatter over other genera (40% same family, 15% another family) or stop at family or
-  class. Then 5% of all labels are truncated at a random rank and 2% become `Unassigned`.
+  class. A strain B contig that is mostly (>50%) donor sequence gets the donor's lineage
+  with confidence 1 (the search finds the donor exactly); one that partly overlaps a donor
+  segment gets its own species with confidence = the share of its own sequence; the rest
+  are labelled as other `known_species` contigs. Then 5% of the labels (of the strain B
+  contigs and of the others, each drawn apart) are truncated at a random rank and 2%
+  become `Unassigned`.
 
 ## Genomes
-| species | family | novelty | length (bp) | substitutions vs genus ancestor | contigs | contigs labelled with the true species |
-|---|---|---|---|---|---|---|
+| genome | family | novelty | length (bp) | substitutions vs genus ancestor | accessory segments from (share of genome) | contigs | contigs labelled with the true species | contigs labelled with the donor |
+|---|---|---|---|---|---|---|---|---|
 """ + "\n".join(table) + "\n"
     (out / "README.md").write_text(text)
 
