@@ -52,6 +52,14 @@ def load_scorer(bench):
     return module
 
 
+def contigs_fasta(bench):
+    """contigs.fna.gz, or contigs.fna (subsets made by subsample_bench.py)."""
+    for name in ("contigs.fna.gz", "contigs.fna"):
+        if (bench / name).exists():
+            return bench / name
+    sys.exit(f"no contigs.fna(.gz) in {bench}")
+
+
 def to_taxometer_labels(qiime_tsv, out):
     """QIIME Taxon column -> Taxometer's `contigs`/`predictions` table (no spaces)."""
     with open(qiime_tsv) as src, open(out, "w", newline="") as dst:
@@ -71,7 +79,9 @@ def ours(bench, labels, work, qiime):
     timings = {}
     steps = []
     if not (work / "contigs.qza").exists():
-        with gzip.open(bench / "contigs.fna.gz", "rb") as src, open(work / "contigs.fna", "wb") as dst:
+        source = contigs_fasta(bench)
+        opener = gzip.open if source.suffix == ".gz" else open
+        with opener(source, "rb") as src, open(work / "contigs.fna", "wb") as dst:
             shutil.copyfileobj(src, dst)
         steps.append([qiime, "tools", "import", "--type", "FeatureData[Sequence]",
                       "--input-path", work / "contigs.fna", "--output-path", work / "contigs.qza"])
@@ -106,7 +116,7 @@ def taxometer(bench, labels, work, venv):
     to_taxometer_labels(bench / labels, tax)
     out = work / "taxometer"
     shutil.rmtree(out, ignore_errors=True)
-    timing = run([vamb, "taxometer", "--fasta", bench / "contigs.fna.gz", "--abundance_tsv",
+    timing = run([vamb, "taxometer", "--fasta", contigs_fasta(bench), "--abundance_tsv",
                   bench / "abundance.tsv", "--taxonomy", tax, "--outdir", out, "--seed", "1"],
                  work / "taxometer.log")
     return out / "results_taxometer.tsv", timing
@@ -117,6 +127,25 @@ def score(scorer, bench, path):
     meta = scorer.load_meta(str(bench / "contig_meta.tsv"))
     _, preds = scorer.load_predictions(str(path))
     return scorer.evaluate(truth, preds, meta=meta)
+
+
+def species_by_genome(scorer, bench, paths):
+    """Per genome of contig_meta.tsv: novelty, contigs, and per method the share of its
+    contigs whose species is right (the recall a reader checks genome by genome)."""
+    truth = scorer.load_truth(str(bench / "truth_taxonomy.tsv"))
+    meta = scorer.load_meta(str(bench / "contig_meta.tsv"))
+    predictions = {name: scorer.load_predictions(str(path))[1] for name, path in paths.items()}
+    genomes = {}
+    for contig, t in truth.items():
+        if 6 not in t or contig not in meta:
+            continue
+        row = genomes.setdefault(meta[contig]["genome_id"], {
+            "novelty": meta[contig]["novelty"], "n": 0, **{name: 0 for name in paths}})
+        row["n"] += 1
+        for name, pred in predictions.items():
+            named = pred.get(contig, {}).get(6)
+            row[name] += named is not None and named[0] == t[6]
+    return genomes
 
 
 def table(header, rows):
@@ -153,6 +182,9 @@ def main(argv=None):
         results["oracle"] = score(scorer, bench, bench / "oracle_taxonomy.tsv")
 
     names = list(results)
+    paths = {names[0]: bench / args.labels, "taxdistill": corrected}
+    if "taxometer" in results:
+        paths["taxometer"] = path
     print(f"# {bench.name} / {args.labels}  ({time.strftime('%Y-%m-%d')}, teacher: composition)\n")
     print("F1 per rank")
     table(["rank"] + names,
@@ -167,6 +199,16 @@ def main(argv=None):
           [[c] + [f"{results[n]['novelty'][c]['genus']['f1']:.3f} / "
                   f"{results[n]['novelty'][c]['species']['f1']:.3f}"
                   if c in results[n]["novelty"] else "-" for n in names] for c in classes])
+    print("Known-species species recall (goal: taxdistill >= 0.97 x input)")
+    known = [results[n]["novelty"].get("known_species", {}).get("species") for n in names]
+    table(["method", "recall", "x input"],
+          [[n, f"{k['recall']:.3f}", f"{k['recall'] / known[0]['recall']:.3f}"]
+           for n, k in zip(names, known) if k and known[0] and known[0]["recall"] > 0])
+    print("Species recall per genome (share of the genome's contigs with the right species)")
+    genomes = species_by_genome(scorer, bench, paths)
+    table(["genome", "novelty", "contigs"] + list(paths),
+          [[g, v["novelty"], v["n"]] + [f"{v[n] / v['n']:.2f}" for n in paths]
+           for g, v in sorted(genomes.items(), key=lambda kv: (kv[1]["novelty"], kv[0]))])
     print("Time and peak memory (child processes, one at a time)")
     rows = [[k, f"{w:.1f}", "-" if m is None else f"{m:.0f}"] for k, (w, m) in timings.items()]
     if "taxometer" in timings:

@@ -62,10 +62,9 @@ def distill(contigs: ContigsFASTAFormat, taxonomy: pd.DataFrame, soft_labels: pd
 
 def correct_taxonomy(student: Student, contigs: ContigsFASTAFormat, abundance: pd.DataFrame = None,
                      taxonomy: pd.DataFrame = None, confidence: float = 0.7,
-                     n_neighbours: int = 50, min_length: int = 1000,
-                     max_species_conflict: float = 0.005) -> pd.DataFrame:
+                     genome_neighbours: int = 20, min_support: float = 1.0,
+                     min_length: int = 1000) -> pd.DataFrame:
     with _progress():
         return workflow.correct(student, _contigs(contigs), _counts(abundance), taxonomy,
-                                confidence=confidence, n_neighbours=n_neighbours,
-                                min_length=min_length,
-                                max_species_conflict=max_species_conflict)
+                                confidence=confidence, n_neighbours=genome_neighbours,
+                                min_support=min_support, min_length=min_length)

@@ -4,7 +4,7 @@
 def refine_taxonomy(ctx, contigs, taxonomy, abundance=None, embeddings=None,
                     teacher="composition", n_neighbours=50, min_support=1.0, alpha=0.5,
                     temperature=2.0, n_folds=5, max_epochs=25, confidence=0.7,
-                    min_length=1000, max_species_conflict=0.005, seed=0):
+                    genome_neighbours=20, min_length=1000, seed=0):
     teach = ctx.get_action("taxdistill", "teach")
     distill = ctx.get_action("taxdistill", "distill")
     correct = ctx.get_action("taxdistill", "correct_taxonomy")
@@ -16,6 +16,7 @@ def refine_taxonomy(ctx, contigs, taxonomy, abundance=None, embeddings=None,
                        n_folds=n_folds, max_epochs=max_epochs, min_support=min_support,
                        min_length=min_length, seed=seed)
     corrected, = correct(student=student, contigs=contigs, abundance=abundance,
-                         taxonomy=taxonomy, confidence=confidence, n_neighbours=n_neighbours,
-                         min_length=min_length, max_species_conflict=max_species_conflict)
+                         taxonomy=taxonomy, confidence=confidence,
+                         genome_neighbours=genome_neighbours, min_support=min_support,
+                         min_length=min_length)
     return soft_labels, student, corrected

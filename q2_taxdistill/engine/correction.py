@@ -1,29 +1,37 @@
-"""From per-rank probabilities to one lineage per contig, cut at the deepest confident rank.
+"""From the student's predictions and the input labels to one lineage per contig.
 
-Before the cut, each contig's probabilities are averaged with those of its nearest
-neighbours in composition + co-abundance space (the contigs being corrected, itself
-included): contigs of one genome then speak with one voice, and a genome whose own labels
-disagree (a novel taxon) stays uncertain instead of inheriting one contig's guess.
+The input label is evidence, not only a training target. Each contig is judged on its
+*genome neighbourhood*: its nearest contigs in composition + co-abundance space, spread a
+few averaging steps along the neighbour graph (`GENOME_STEPS`). Contigs of one genome share
+composition and abundance profile, so the neighbourhood is mostly that genome, and its input
+labels say how that genome was labelled as a whole: a known species' contigs name it
+throughout (a strain's accessory genes now and then name a relative); a new species of a
+known genus names its sibling with partial support and scattered other taxa. The student's
+own prediction joins the vote as `PRIOR_WEIGHT` pseudo-labels, which is what speaks where
+the neighbourhood is unlabelled.
 
-After the cut, a species name is checked against the input labels of the contig's genome
-neighbourhood (`species_conflict`). Contigs of a genome whose species is in the reference
-database hit it almost without exception; contigs of a new species of a known genus hit the
-sibling species most of the time and scattered other taxa the rest. A neighbourhood whose
-species labels name other species more often than a small tolerance is therefore a relative
-of the species named, not the species itself: the name is withdrawn and the lineage stops at
-genus. This is the genome-level counterpart of a label's own support (`labels`), and works
-without one.
+Per rank that gives a posterior distribution over taxa and "unnamed" (`label_evidence`).
+The decision (`decide`), top-down:
+- the input name is kept while at least half the evidence supports it (`KEEP`): weak or
+  split evidence never costs a label;
+- it is changed only when another taxon reaches `confidence`, and a rank the input does not
+  name is filled only then;
+- otherwise the lineage stops above that rank (a new taxon, or a label its own genome
+  does not back).
+
+Without input labels, the student's neighbourhood-averaged prediction is cut at the deepest
+rank reaching `confidence` (`decode`).
 """
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from .neighbours import nearest_neighbours
 from .taxonomy import N_RANKS, format_lineage
 
-GENOME_STEPS = 4
+GENOME_STEPS = 3
+PRIOR_WEIGHT = 5.0
+KEEP = 0.5
 SPECIES = N_RANKS - 1
 
 
@@ -36,84 +44,46 @@ def neighbourhood(space, n_neighbours):
     return np.concatenate([own, neighbours], axis=1)
 
 
+def _neighbourhood_mean(values, rows):
+    """Mean of `values` over each row's `rows`, column by column: memory stays at one
+    (n, classes) array, not (n, k, classes)."""
+    total = np.zeros(values.shape, np.float32)
+    for j in range(rows.shape[1]):
+        total += values[rows[:, j]]
+    return total / rows.shape[1]
+
+
 def smooth(probabilities, rows):
     """Mean of the distributions of each contig's neighbourhood `rows` (itself included)."""
     if rows.shape[1] <= 1:
         return probabilities
-    smoothed = []
-    for p in probabilities:
-        # Column by column: memory stays at one (n, classes) array, not (n, k, classes).
-        total = np.zeros(p.shape, np.float32)
-        for j in range(rows.shape[1]):
-            total += p[rows[:, j]]
-        smoothed.append(total / rows.shape[1])
-    return smoothed
+    return [_neighbourhood_mean(p, rows) for p in probabilities]
 
 
-def _averaging(rows):
-    """The sparse (n, n) operator that replaces each row by the mean over its `rows`."""
+def label_evidence(labels, probabilities, rows, steps=GENOME_STEPS, prior_weight=PRIOR_WEIGHT):
+    """Per rank (n, C_r + 1): posterior over the taxa of that rank and "unnamed" (last column).
+
+    Votes: each labelled contig of the neighbourhood (`rows`, itself included) gives its
+    trust (`labels.weights`) to its taxon and the rest to "unnamed"; contigs whose label
+    stops above the rank do not vote there. The votes are summed over `rows`, then averaged
+    `steps - 1` more times along the graph (genome level, not just the nearest contigs).
+    `probabilities` (the student's, per rank with "unnamed" last) count as `prior_weight`
+    extra votes: a Dirichlet prior whose mean is the student's prediction."""
     n, k = rows.shape
-    return torch.sparse_coo_tensor(
-        torch.from_numpy(np.stack([np.repeat(np.arange(n), k), rows.reshape(-1)])),
-        torch.full((n * k,), 1.0 / k, dtype=torch.float64), (n, n),
-        check_invariants=True).coalesce()
-
-
-def _diffused(averaging, sources, queries, steps):
-    """Weight that `steps` applications of `averaging` carry from the contigs with
-    `sources[j] == c` to contig i, for c = `queries[i]` (0 where < 0).
-
-    Sparse: a neighbourhood touches a few columns, however many the whole dataset has."""
-    n = len(sources)
-    n_columns = int(max(sources.max(initial=-1), queries.max(initial=-1))) + 1
-    if n_columns == 0:
-        return np.zeros(n)
-    present = np.flatnonzero(sources >= 0)
-    weights = torch.sparse_coo_tensor(
-        torch.from_numpy(np.stack([present, sources[present]])),
-        torch.ones(len(present), dtype=torch.float64), (n, n_columns),
-        check_invariants=True).coalesce()
-    for _ in range(steps):
-        weights = torch.sparse.mm(averaging, weights).coalesce()
-    # Coalesced entries are sorted by (row, column): look each (i, queries[i]) up.
-    index, values = weights.indices().numpy(), weights.values().numpy()
-    keys = index[0] * n_columns + index[1]
-    out = np.zeros(n)
-    wanted = np.flatnonzero(queries >= 0)
-    if len(keys) and len(wanted):
-        key = wanted * n_columns + queries[wanted]
-        position = np.minimum(np.searchsorted(keys, key), len(keys) - 1)
-        found = keys[position] == key
-        out[wanted[found]] = values[position[found]]
-    return out
-
-
-def species_conflict(species, label_species, rows, steps=GENOME_STEPS):
-    """Per contig named at species, the share of the species-level input labels of its genome
-    neighbourhood that name another species (0 for other contigs, or where no label is near).
-
-    species: (n,) the species class each contig was given (-1: none). label_species: (n,)
-    the input label's species class (-1 where the label names none; any class outside
-    `species`' range for a species the student does not know). The genome neighbourhood is
-    `steps` rounds of averaging over `rows` (each contig's neighbours, itself included),
-    restricted to contigs given the same species: weight spreads over a genome's contigs, so
-    a handful of scattered labels across a few hundred contigs is seen wherever the genome
-    is, while nearby contigs given another species or none (a congeneric species, a novel
-    genus labelled with this species now and then) are not counted."""
-    species = np.asarray(species, dtype=np.int64)
-    label_species = np.asarray(label_species, dtype=np.int64)
-    labelled = (species >= 0) & (label_species >= 0)
-    with warnings.catch_warnings():
-        # torch flags its sparse kernels as beta; the results are checked in the tests.
-        warnings.filterwarnings("ignore", message="Sparse", category=UserWarning)
-        averaging = _averaging(rows)
-        agreeing = _diffused(averaging, np.where(labelled & (label_species == species),
-                                                 species, -1), species, steps)
-        total = _diffused(averaging, np.where(labelled, species, -1), species, steps)
-    conflict = np.zeros(len(species))
-    near = (species >= 0) & (total > 1e-12)
-    conflict[near] = 1.0 - agreeing[near] / total[near]
-    return np.clip(conflict, 0.0, 1.0)
+    evidence = []
+    for r, prior in enumerate(probabilities):
+        n_classes = prior.shape[1] - 1
+        codes, weights = labels.codes[:, r], labels.weights[:, r]
+        named = np.flatnonzero(codes >= 0)
+        votes = np.zeros((n, n_classes + 1), np.float32)
+        votes[named, codes[named]] = weights[named]
+        votes[named, n_classes] = 1.0 - weights[named]
+        votes = _neighbourhood_mean(votes, rows) * k
+        for _ in range(steps - 1):
+            votes = _neighbourhood_mean(votes, rows)
+        total = votes.sum(1, keepdims=True)
+        evidence.append((prior_weight * prior + votes) / (prior_weight + total))
+    return evidence
 
 
 @dataclass
@@ -128,6 +98,22 @@ class Decision:
         return format_lineage(self.lineage)
 
 
+def _decisions(tree, depth, deepest, confidence):
+    return [
+        Decision((None,) * N_RANKS if depth[i] < 0 else tree.lineage(depth[i], deepest[i]),
+                 int(depth[i]), int(deepest[i]), float(confidence[i]))
+        for i in range(len(depth))
+    ]
+
+
+def _under(tree, r, probabilities, chosen):
+    """Rank-r probabilities (without "unnamed") with classes outside the chosen parent at -1."""
+    p = probabilities[:, :tree.n_classes(r)]
+    if r == 0:
+        return p
+    return np.where(tree.parent_index(r)[None, :] == chosen[:, None], p, -1.0)
+
+
 def decode(probabilities, tree, threshold, max_rank=N_RANKS - 1):
     """Top-down: at each rank the most probable child of the taxon chosen above; stop at the
     first rank whose probability is below `threshold` (or after `max_rank`). Confidence =
@@ -140,16 +126,13 @@ def decode(probabilities, tree, threshold, max_rank=N_RANKS - 1):
     confidence = np.zeros(n, dtype=np.float64)
     deepest = np.full(n, -1, dtype=np.int64)
     active = np.ones(n, dtype=bool)
+    rows = np.arange(n)
     for r in range(min(N_RANKS, max_rank + 1)):
-        p = probabilities[r][:, :tree.n_classes(r)]
-        if p.shape[1] == 0:
+        if tree.n_classes(r) == 0:
             break
-        if r == 0:
-            masked = p
-        else:
-            masked = np.where(tree.parent_index(r)[None, :] == chosen[:, None], p, -1.0)
+        masked = _under(tree, r, probabilities[r], chosen)
         best = masked.argmax(1)
-        best_p = masked[np.arange(n), best]
+        best_p = masked[rows, best]
         if r == 0:
             confidence = np.maximum(best_p, 0.0).astype(np.float64)
         keep = active & (best_p >= threshold)
@@ -160,25 +143,45 @@ def decode(probabilities, tree, threshold, max_rank=N_RANKS - 1):
         active = keep
         if not active.any():
             break
-    return [
-        Decision((None,) * N_RANKS if depth[i] < 0 else tree.lineage(depth[i], deepest[i]),
-                 int(depth[i]), int(deepest[i]), float(confidence[i]))
-        for i in range(n)
-    ]
+    return _decisions(tree, depth, deepest, confidence)
 
 
-def check_species(decisions, probabilities, tree, threshold, label_species, rows,
-                  max_conflict):
-    """Withdraw each species name whose genome neighbourhood's input labels name other species
-    more often than `max_conflict` (see `species_conflict`); those lineages are decoded again
-    down to genus. Returns (decisions, number withdrawn)."""
-    species = np.array([d.code if d.rank == SPECIES else -1 for d in decisions], dtype=np.int64)
-    conflict = species_conflict(species, label_species, rows)
-    withdrawn = np.flatnonzero(conflict > max_conflict)
-    if not len(withdrawn):
-        return decisions, 0
-    above = decode([p[withdrawn] for p in probabilities], tree, threshold, max_rank=SPECIES - 1)
-    decisions = list(decisions)
-    for i, decision in zip(withdrawn, above):
-        decisions[i] = decision
-    return decisions, len(withdrawn)
+def decide(evidence, tree, label_codes, threshold, keep=KEEP):
+    """Top-down decisions that start from the input label (see the module docstring).
+
+    `label_codes` (n, 7): the input label's class per rank on `tree` (-1 where it names
+    none). Returns (decisions, outcome): outcome (n, 7) per rank is 1 where the input name
+    was kept, 2 where a name was changed or added, 0 where the rank is left unnamed.
+    Confidence = the evidence for the deepest rank named."""
+    n = evidence[0].shape[0]
+    rows = np.arange(n)
+    chosen = np.full(n, -1, dtype=np.int64)
+    depth = np.full(n, -1, dtype=np.int64)
+    deepest = np.full(n, -1, dtype=np.int64)
+    confidence = np.zeros(n, dtype=np.float64)
+    outcome = np.zeros((n, N_RANKS), dtype=np.int8)
+    active = np.ones(n, dtype=bool)
+    for r in range(N_RANKS):
+        if tree.n_classes(r) == 0:
+            break
+        masked = _under(tree, r, evidence[r], chosen)
+        best = masked.argmax(1)
+        best_p = masked[rows, best]
+        if r == 0:
+            confidence = np.maximum(best_p, 0.0).astype(np.float64)
+        label = label_codes[:, r]
+        label_p = np.where(label >= 0, masked[rows, np.maximum(label, 0)], -1.0)
+        # A taxon reaching `threshold` wins unless it is the input's or the input ties it;
+        # below that the input stands while it holds `keep` of the evidence.
+        confident = (best_p >= threshold) & ((best_p > label_p) | (best == label))
+        pick = np.where(confident, best, np.where(label_p >= keep, label, -1))
+        ok = active & (pick >= 0)
+        chosen = np.where(ok, pick, -1)
+        deepest = np.where(ok, pick, deepest)
+        confidence = np.where(ok, masked[rows, np.maximum(pick, 0)], confidence)
+        depth = np.where(ok, r, depth)
+        outcome[:, r] = np.where(ok, np.where(pick == label, 1, 2), 0)
+        active = ok
+        if not active.any():
+            break
+    return _decisions(tree, depth, deepest, confidence), outcome

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .abundance import depth_from_counts
-from .correction import SPECIES, check_species, decode, neighbourhood, smooth
+from .correction import decide, decode, label_evidence, neighbourhood, smooth
 from .errors import InputError, preview
 from .labels import encode_labels
 from .memory import release_large_blocks
@@ -19,7 +19,7 @@ from .taxonomy import TaxonomyTree, format_lineage, parse_lineage, parse_taxonom
 from .teacher import load_teacher
 
 DEFAULT_MIN_LENGTH = 1000
-DEFAULT_MAX_SPECIES_CONFLICT = 0.005
+DEFAULT_GENOME_NEIGHBOURS = 20
 
 
 def _normalised(taxon):
@@ -138,22 +138,30 @@ def distill(contigs, taxonomy, soft_labels, counts=None, min_support=1.0,
     return Student.fit(contigs.ids, raw, spec, labels, soft, tree, config or StudentConfig())
 
 
-def _label_species(tree, contigs, taxonomy):
-    """The input labels' species classes on `tree` (-1: no species named; n_classes: a
-    species the student does not know), aligned to `contigs`. Labels of contigs not scored
-    here (too short) are left out first: they are not "unknown IDs", they are kept as is."""
-    scored = taxonomy.index.astype(str).isin(set(contigs.ids))
-    lineages, _ = _labels(contigs, taxonomy[scored])
-    codes = tree.encode(lineages)[:, SPECIES]
-    named = np.array([lineage[SPECIES] is not None for lineage in lineages], dtype=bool)
-    return np.where(named & (codes < 0), tree.n_classes(SPECIES), codes)
+def _outcomes(inputs, decisions):
+    """Counts of how each corrected lineage relates to its input lineage."""
+    counts = {"kept": 0, "extended": 0, "cut back": 0, "changed": 0}
+    for before, decision in zip(inputs, decisions):
+        after = decision.lineage
+        if tuple(before) == tuple(after):
+            counts["kept"] += 1
+        elif all(a is None or a == b for a, b in zip(after, before)):
+            counts["cut back"] += 1
+        elif all(b is None or a == b for a, b in zip(after, before)):
+            counts["extended"] += 1
+        else:
+            counts["changed"] += 1
+    return counts
 
 
-def correct(student, contigs, counts=None, taxonomy=None, confidence=0.7, n_neighbours=50,
-            min_length=DEFAULT_MIN_LENGTH, max_species_conflict=DEFAULT_MAX_SPECIES_CONFLICT):
+def correct(student, contigs, counts=None, taxonomy=None, confidence=0.7,
+            n_neighbours=DEFAULT_GENOME_NEIGHBOURS, min_support=1.0,
+            min_length=DEFAULT_MIN_LENGTH):
     """A lineage and its confidence for every input contig (QIIME Taxon/Confidence table).
-    With `taxonomy`, species names are checked against the input labels of each contig's
-    genome neighbourhood (see `correction`); 1 turns the check off."""
+
+    With `taxonomy` (the input labels), each input label is kept, changed or cut on the
+    evidence of its genome neighbourhood (see `correction`); without it, the student's
+    neighbourhood-averaged prediction is cut at the deepest rank reaching `confidence`."""
     release_large_blocks()
     scored = _usable(contigs, min_length)
     if student.spec.samples is not None:
@@ -177,17 +185,25 @@ def correct(student, contigs, counts=None, taxonomy=None, confidence=0.7, n_neig
     raw = student.spec.raw_features(scored, depth)
     probabilities = student.predict_proba(scored.ids, raw)
     rows = neighbourhood(student.spec.neighbour_space(raw), n_neighbours)
-    probabilities = smooth(probabilities, rows)
-    decisions = decode(probabilities, student.tree, confidence)
-    if taxonomy is not None and max_species_conflict < 1.0:
-        label_species = _label_species(student.tree, scored, taxonomy)
-        decisions, withdrawn = check_species(decisions, probabilities, student.tree, confidence,
-                                             label_species, rows, max_species_conflict)
-        report("correction", message=f"{withdrawn} species name(s) withdrawn: their genome "
-                                     f"neighbourhood's input labels name other species")
-    elif max_species_conflict < 1.0:
-        report("correction", message="no input taxonomy: species names are not checked "
-                                     "against the input labels")
+    if taxonomy is not None:
+        # Labels of contigs too short to score are kept as they are, not "unknown IDs".
+        in_scored = taxonomy.index.astype(str).isin(set(scored.ids))
+        lineages, support = _labels(scored, taxonomy[in_scored])
+        labels = encode_labels(student.tree, lineages, support, min_support)
+        unknown = [c for c, lineage, codes in zip(scored.ids, lineages, labels.codes)
+                   if any(name is not None and code < 0 for name, code in zip(lineage, codes))]
+        if unknown:
+            report("correction", message=f"{len(unknown)} contig(s) have input labels whose "
+                                         f"taxa the student was not trained on; they are "
+                                         f"judged as unlabelled: {preview(unknown)}")
+        evidence = label_evidence(labels, probabilities, rows)
+        decisions, _ = decide(evidence, student.tree, labels.codes, confidence)
+        outcomes = _outcomes(lineages, decisions)
+        report("correction", message="input labels " + ", ".join(
+            f"{k}: {v}" for k, v in outcomes.items()))
+    else:
+        report("correction", message="no input taxonomy: lineages come from the student alone")
+        decisions = decode(smooth(probabilities, rows), student.tree, confidence)
     result = pd.DataFrame(
         {"Taxon": [d.taxon for d in decisions],
          "Confidence": [round(d.confidence, 4) for d in decisions]},

@@ -1,14 +1,18 @@
-"""Correction: smoothing over the neighbourhood, the top-down cut, and the species check."""
+"""Correction: the genome-neighbourhood evidence, the keep/change/cut decision, the plain cut."""
 import numpy as np
 import pytest
 
 from q2_taxdistill.engine import workflow
-from q2_taxdistill.engine.correction import (SPECIES, check_species, decode, neighbourhood,
-                                             smooth, species_conflict)
+from q2_taxdistill.engine.correction import (SPECIES, decide, decode, label_evidence,
+                                             neighbourhood, smooth)
+from q2_taxdistill.engine.labels import encode_labels
+from q2_taxdistill.engine.metrics import score_taxonomy
 from q2_taxdistill.engine.neighbours import nearest_neighbours
 from q2_taxdistill.engine.progress import reporting, stderr_reporter
 from q2_taxdistill.engine.student import StudentConfig
-from q2_taxdistill.engine.taxonomy import TaxonomyTree, parse_lineage
+from q2_taxdistill.engine.taxonomy import N_RANKS, TaxonomyTree, parse_lineage
+
+ABOVE = "d__D; p__P; c__C; o__O; f__F; "
 
 
 def test_decode_follows_the_tree_and_cuts_at_the_threshold():
@@ -42,111 +46,172 @@ def test_smoothing_is_the_neighbourhood_mean():
     assert smooth(probabilities, neighbourhood(space, 0)) is probabilities
 
 
-def _dense_conflict(species, labels, rows, steps):
-    """The definition, written out with a dense averaging matrix."""
-    n, k = rows.shape
+def _tree(*species):
+    lineages = [parse_lineage(ABOVE + t) for t in species]
+    return TaxonomyTree.from_lineages(lineages), lineages
+
+
+def _uniform(tree, n):
+    """An uninformative student: equal probability on every taxon and on "unnamed"."""
+    return [np.full((n, tree.n_classes(r) + 1), 1.0 / (tree.n_classes(r) + 1), np.float32)
+            for r in range(N_RANKS)]
+
+
+@pytest.mark.parametrize("steps", [1, 2, 3])
+def test_label_evidence_matches_its_definition(steps):
+    tree, lineages = _tree("g__G; s__S1", "g__G; s__S2", "g__H; s__T", "g__G")
+    rng = np.random.default_rng(steps)
+    n, k = 40, 4
+    chosen = [lineages[i] for i in rng.integers(0, 4, n)]
+    chosen[:3] = [(None,) * N_RANKS] * 3                      # unlabelled contigs do not vote
+    support = np.where(rng.random(n) < 0.3, 0.8, 1.0)
+    labels = encode_labels(tree, chosen, support)
+    rows = np.concatenate([np.arange(n)[:, None], rng.integers(0, n, (n, k))], axis=1)
+    prior = [rng.dirichlet(np.ones(tree.n_classes(r) + 1), n).astype(np.float32)
+             for r in range(N_RANKS)]
+    got = label_evidence(labels, prior, rows, steps=steps, prior_weight=5.0)
     step = np.zeros((n, n))
     for i in range(n):
         for j in rows[i]:
-            step[i, j] += 1.0 / k
-    weight = np.linalg.matrix_power(step, steps)
-    out = np.zeros(n)
-    for i in range(n):
-        if species[i] < 0:
-            continue
-        counted = (species == species[i]) & (labels >= 0)
-        total = weight[i, counted].sum()
-        if total > 0:
-            out[i] = 1.0 - weight[i, counted & (labels == species[i])].sum() / total
-    return out
+            step[i, j] += 1.0
+    spread = step @ np.linalg.matrix_power(step / (k + 1), steps - 1)
+    for r in range(N_RANKS):
+        c = tree.n_classes(r)
+        votes = np.zeros((n, c + 1))
+        for i in range(n):
+            if labels.codes[i, r] >= 0:
+                votes[i, labels.codes[i, r]] = labels.weights[i, r]
+                votes[i, c] = 1 - labels.weights[i, r]
+        counts = spread @ votes
+        want = (5.0 * prior[r] + counts) / (5.0 + counts.sum(1, keepdims=True))
+        assert np.allclose(got[r], want, atol=1e-5), r
+        assert np.allclose(got[r].sum(1), 1.0, atol=1e-5)
 
 
-@pytest.mark.parametrize("steps", [1, 2, 4])
-def test_species_conflict_matches_its_definition(steps):
-    rng = np.random.default_rng(steps)
-    n, k = 70, 5
-    rows = np.concatenate([np.arange(n)[:, None], rng.integers(0, n, (n, k - 1))], axis=1)
-    species = rng.integers(-1, 4, n)
-    labels = rng.integers(-1, 5, n)   # 4: a species the student does not know
-    got = species_conflict(species, labels, rows, steps=steps)
-    assert np.allclose(got, _dense_conflict(species, labels, rows, steps), atol=1e-9)
+def _evidence(tree, rank_values):
+    """Evidence where every rank above the ones given is certain of its only taxon."""
+    n = len(next(iter(rank_values.values())))
+    evidence = []
+    for r in range(N_RANKS):
+        e = np.zeros((n, tree.n_classes(r) + 1))
+        if r in rank_values:
+            e[:] = rank_values[r]
+        else:
+            e[:, 0] = 1.0
+        evidence.append(e)
+    return evidence
 
 
-def _two_genomes():
-    """Genome A (contigs 0-39) given species S1 of genus G; genome B (40-79) species T of H.
-    Each contig's neighbours lie in its own genome."""
-    above = "d__D; p__P; c__C; o__O; f__F; "
-    lineages = [parse_lineage(above + t) for t in ["g__G; s__S1", "g__G; s__S2", "g__H; s__T"]]
-    tree = TaxonomyTree.from_lineages(lineages)
-    s1, s2, t = tree.encode(lineages)[:, SPECIES]
-    g, h = tree.encode(lineages)[[0, 2], SPECIES - 1]
+def test_decide_keeps_an_input_name_that_half_the_evidence_supports():
+    tree, lineages = _tree("g__G; s__S1", "g__G; s__S2")
+    s1, s2 = tree.encode(lineages)[:, SPECIES]
+    codes = tree.encode(lineages[:1] * 4)
+    species = np.zeros((4, 3))
+    species[0, [s1, s2, 2]] = [0.55, 0.45, 0.0]   # split evidence: the input stands
+    species[1, [s1, s2, 2]] = [0.40, 0.30, 0.30]  # under half, nothing confident: cut
+    species[2, [s1, s2, 2]] = [0.20, 0.75, 0.05]  # another species is confident: changed
+    species[3, [s1, s2, 2]] = [0.10, 0.10, 0.80]  # "unnamed" is confident: cut
+    decisions, outcome = decide(_evidence(tree, {SPECIES: species}), tree, codes, 0.7)
+    assert [d.lineage[SPECIES] for d in decisions] == ["S1", None, "S2", None]
+    assert [d.rank for d in decisions] == [SPECIES, SPECIES - 1, SPECIES, SPECIES - 1]
+    assert decisions[0].confidence == pytest.approx(0.55)
+    assert decisions[2].confidence == pytest.approx(0.75)
+    assert outcome[:, SPECIES].tolist() == [1, 0, 2, 0]
+    assert (outcome[:, :SPECIES] == 1).all()
+
+
+def test_decide_fills_a_missing_rank_only_when_confident():
+    tree, lineages = _tree("g__G; s__S1", "g__G")
+    s1 = tree.encode(lineages)[0, SPECIES]
+    codes = tree.encode(lineages[1:] * 2)                      # input stops at genus
+    species = np.zeros((2, 2))
+    species[0, [s1, 1]] = [0.9, 0.1]
+    species[1, [s1, 1]] = [0.6, 0.4]
+    decisions, outcome = decide(_evidence(tree, {SPECIES: species}), tree, codes, 0.7)
+    assert [d.lineage[SPECIES] for d in decisions] == ["S1", None]
+    assert outcome[:, SPECIES].tolist() == [2, 0]
+
+
+def test_decide_never_keeps_a_name_under_a_changed_parent():
+    tree, lineages = _tree("g__G; s__S1", "g__H; s__T")
+    (g, h), (s1, t) = tree.encode(lineages)[:, SPECIES - 1], tree.encode(lineages)[:, SPECIES]
+    codes = tree.encode(lineages[:1])
+    genus, species = np.zeros((1, 3)), np.zeros((1, 3))
+    genus[0, [g, h]] = [0.2, 0.8]
+    species[0, [s1, t]] = [0.6, 0.4]                           # S1 lies under G, not H
+    decisions, _ = decide(_evidence(tree, {SPECIES - 1: genus, SPECIES: species}), tree,
+                          codes, 0.7)
+    assert decisions[0].lineage[SPECIES - 1:] == ("H", None)
+
+
+def _genomes(tree, lineages, support=None):
+    """Three genomes of 40 contigs whose neighbourhoods stay inside each genome."""
     rng = np.random.default_rng(0)
     rows = []
-    for i in range(80):
+    for i in range(120):
         genome = np.arange(40) + 40 * (i // 40)
-        rows.append([i] + list(rng.choice(np.delete(genome, i % 40), 6, replace=False)))
-    rows = np.array(rows)
-    p = [np.zeros((80, tree.n_classes(r)), np.float32) for r in range(7)]
-    for r in range(5):
-        p[r][:, 0] = 1.0
-    p[5][:40, g], p[5][40:, h] = 0.95, 0.9
-    p[6][:40, s1], p[6][40:, t] = 0.9, 0.85
-    return tree, rows, p, (s1, s2, t)
+        rows.append([i] + list(rng.choice(np.delete(genome, i % 40), 20, replace=False)))
+    return encode_labels(tree, lineages, support), np.array(rows)
 
 
-def test_a_genome_whose_labels_name_two_species_loses_its_species_name():
-    tree, rows, p, (s1, s2, t) = _two_genomes()
-    labels = np.array([s1] * 40 + [t] * 40)
-    labels[[3, 17]] = s2                        # 5% of genome A hit a sibling species
-    labels[[5, 44]] = -1                        # labels cut short count for nothing
-    decisions = decode(p, tree, 0.7)
-    assert all(d.rank == SPECIES for d in decisions)
-    checked, withdrawn = check_species(decisions, p, tree, 0.7, labels, rows, 0.005)
-    assert withdrawn == 40
-    assert all(d.rank == SPECIES - 1 and d.lineage[5] == "G" for d in checked[:40])
-    assert all(d.confidence == pytest.approx(0.95) for d in checked[:40])
-    assert checked[40:] == decisions[40:]
-    _, withdrawn = check_species(decisions, p, tree, 0.7, labels, rows, 0.2)
-    assert withdrawn == 0
+def test_a_genome_decides_for_its_odd_contigs_and_a_relative_loses_its_siblings_name():
+    """A: a known species whose accessory contigs hit a relative (10%); B: a new species of
+    A's genus named after A with partial support on most contigs; C: a species whose labels
+    are right but whose student knows nothing (uniform): the input stands."""
+    tree, named = _tree("g__G; s__S1", "g__R; s__Rel", "g__H; s__T")
+    s1, rel, t = tree.encode(named)[:, SPECIES]
+    lineages = [named[0]] * 40 + [named[0]] * 40 + [named[2]] * 40
+    lineages[0:4] = [named[1]] * 4
+    support = np.ones(120)
+    support[40:70] = 0.8
+    labels, rows = _genomes(tree, lineages, support)
+    evidence = label_evidence(labels, _uniform(tree, 120), rows)
+    decisions, outcome = decide(evidence, tree, labels.codes, 0.7)
+    species = [d.lineage[SPECIES] for d in decisions]
+    assert species[:4] == ["S1"] * 4 and (outcome[:4, SPECIES] == 2).all()
+    assert species[4:40] == ["S1"] * 36 and (outcome[4:40, SPECIES] == 1).all()
+    assert species[40:80] == [None] * 40
+    assert all(d.lineage[SPECIES - 1] == "G" for d in decisions[40:80])
+    assert species[80:] == ["T"] * 40 and (outcome[80:] == 1).all()
 
 
-def test_labels_of_contigs_given_another_species_do_not_count():
-    """Genome B, given its own species, sits next to genome A: B's labels name a congeneric
-    species, which is no evidence against A's name."""
-    tree, rows, p, (s1, s2, t) = _two_genomes()
-    p[5][40:] = p[5][:40]
-    p[6][40:] = 0.0
-    p[6][40:, s2] = 0.85                         # genome B: S2, of A's genus
-    labels = np.array([s1] * 40 + [s2] * 40)
-    rows[:40, -1] = 40 + np.arange(40)           # A's contigs see B's ...
-    rows[40:, -1] = np.arange(40)                # ... and B's see A's
-    decisions = decode(p, tree, 0.7)
-    assert {d.code for d in decisions} == {s1, s2}
-    _, withdrawn = check_species(decisions, p, tree, 0.7, labels, rows, 0.005)
-    assert withdrawn == 0
-    labels[40:45] = t                            # B's own labels name another species
-    conflict = species_conflict(np.array([d.code for d in decisions]), labels, rows)
-    assert (conflict[:40] == 0).all() and (conflict[40:] > 0.005).all()
+def test_an_isolated_contig_keeps_its_label_when_the_student_agrees(example):
+    tree, named = _tree("g__G; s__S1", "g__H; s__T")
+    labels = encode_labels(tree, named[:1])
+    student = [np.zeros((1, tree.n_classes(r) + 1), np.float32) for r in range(N_RANKS)]
+    for r, code in enumerate(labels.codes[0]):
+        student[r][0, code] = 0.6
+        student[r][0, -1] = 0.4
+    evidence = label_evidence(labels, student, np.zeros((1, 1), np.int64))
+    decisions, outcome = decide(evidence, tree, labels.codes, 0.7)
+    assert decisions[0].lineage == named[0] and (outcome == 1).all()
 
 
-def test_correct_withdraws_species_contradicted_by_the_input_labels(example, capsys):
-    """A genome whose input labels name two species keeps its genus but not a species name;
-    with the check off (1.0) the species is named."""
-    taxonomy = example["taxonomy"].copy()
-    soft = workflow.teach(example["contigs"], taxonomy)
-    student = workflow.distill(example["contigs"], taxonomy, soft.to_frame(), example["counts"],
-                               config=StudentConfig(n_folds=3, max_epochs=15, patience=3))
-    kept = workflow.correct(student, example["contigs"], example["counts"], taxonomy,
-                            n_neighbours=10, max_species_conflict=1.0)
-    alba = kept.index[kept["Taxon"].str.endswith("s__Fictimonas alba")]
-    assert len(alba) > 20
-    relabelled = taxonomy.copy()
-    rubra = taxonomy.loc[taxonomy["Taxon"].str.endswith("s__Fictimonas rubra"), "Taxon"].iloc[0]
-    relabelled.loc[alba[::8], "Taxon"] = rubra
+@pytest.fixture(scope="module")
+def trained(example):
+    soft = workflow.teach(example["contigs"], example["taxonomy"])
+    student = workflow.distill(example["contigs"], example["taxonomy"], soft.to_frame(),
+                               example["counts"], config=StudentConfig(n_folds=3, max_epochs=15,
+                                                                       patience=3))
+    return student
+
+
+def test_correct_is_never_worse_than_its_input_on_the_example(example, trained, capsys):
     with reporting(stderr_reporter()):
-        checked = workflow.correct(student, example["contigs"], example["counts"], relabelled,
-                                   n_neighbours=10)
-    assert "species name(s) withdrawn" in capsys.readouterr().err
-    assert checked.loc[alba, "Taxon"].str.endswith("g__Fictimonas").mean() > 0.9
-    others = kept.index.difference(alba)
-    assert (checked.loc[others, "Taxon"] == kept.loc[others, "Taxon"]).mean() > 0.95
+        corrected = workflow.correct(trained, example["contigs"], example["counts"],
+                                     example["taxonomy"])
+    assert "input labels kept:" in capsys.readouterr().err
+    before = score_taxonomy(example["taxonomy"]["Taxon"], example["truth"]["Taxon"])
+    after = score_taxonomy(corrected["Taxon"], example["truth"]["Taxon"])
+    for rank in ("phylum", "class", "order", "family", "genus", "species"):
+        assert after.loc[rank, "f1"] >= before.loc[rank, "f1"], rank
+        assert after.loc[rank, "correct"] >= before.loc[rank, "correct"], rank
+    assert after.loc["species", "precision"] > before.loc["species", "precision"]
+
+
+def test_correct_without_input_labels_uses_the_student_alone(example, trained, capsys):
+    with reporting(stderr_reporter()):
+        alone = workflow.correct(trained, example["contigs"], example["counts"])
+    assert "lineages come from the student alone" in capsys.readouterr().err
+    after = score_taxonomy(alone["Taxon"], example["truth"]["Taxon"])
+    assert after.loc["genus", "precision"] > 0.9
