@@ -328,6 +328,13 @@ def _read_shard(plan, k):
     return vectors, teacher
 
 
+def _check_output(output):
+    output = Path(output)
+    if output.exists() and (not output.is_dir() or any(output.iterdir())):
+        raise InputError(f"the output {str(output)!r} exists and is not an empty directory.")
+    return output
+
+
 def merge_shards(plan, output) -> Path:
     """The Embeddings directory format (embeddings.npy, feature-ids.tsv, teacher.json) from the
     shard files, rows in input order; every planned contig exactly once, or an error."""
@@ -335,9 +342,7 @@ def merge_shards(plan, output) -> Path:
     if pending:
         raise TaxDistillError(f"{len(pending)} of {plan.n_shards} shards are not embedded yet "
                               f"(shards {preview(pending)}); run the same command again.")
-    output = Path(output)
-    if output.exists() and any(output.iterdir()):
-        raise InputError(f"the output directory {str(output)!r} exists and is not empty.")
+    output = _check_output(output)
     tmp = output.with_name(output.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -371,6 +376,8 @@ def merge_shards(plan, output) -> Path:
     if output.exists():
         output.rmdir()
     os.replace(tmp, output)
+    for partial in (plan.work_dir / "shards").glob(".shard-*.tmp"):
+        partial.unlink()
     report("merge", message=f"{len(plan.ids)} embeddings ({plan.info['n_short']} short contigs "
                             f"left out) in {output}; import with: qiime tools import --type "
                             f"'FeatureData[Embeddings]' --input-path {output} --output-path "
@@ -506,6 +513,7 @@ def main(argv=None):
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
     with reporting(stderr_reporter()):
         try:
+            _check_output(args.output)
             if world > 1:
                 if rank == 0:
                     plan = plan_shards(args.contigs, args.work_dir, args.teacher,
