@@ -9,7 +9,9 @@ on one node, so a pre-empted allocation is resumed by running the same command a
 same or another configuration.
 
 `--parsl-config` takes a Python file that defines `config` (a `parsl.config.Config`; see
-`recipes/parsl_slurm_gpu.py`), or `local:N`: N worker processes on this machine.
+`recipes/parsl_slurm_gpu.py`), QIIME 2's own TOML parallel configuration (the file given to
+`qiime ... --parallel-config`; the tasks run on the executor mapped to `taxdistill`'s `embed`
+action, else on the one labelled `default`), or `local:N`: N worker processes on this machine.
 """
 
 from __future__ import annotations
@@ -23,12 +25,18 @@ from .errors import InputError, TaxDistillError, preview
 from .progress import report
 
 
+_PLANS = {}
+
+
 def embed_shard_task(work_dir, k, token_budget=None):
     """What one parsl worker runs: embed shard k of the plan in work_dir (the model stays loaded
     in the worker between tasks). Returns k."""
     from .sharded_embedding import ShardPlan, embed_shard
 
-    plan = ShardPlan.load(work_dir)
+    if work_dir not in _PLANS:
+        _PLANS.clear()
+        _PLANS[work_dir] = ShardPlan.load(work_dir)
+    plan = _PLANS[work_dir]
     if not plan.shard_file(k).is_file():
         embed_shard(plan, k, token_budget=token_budget)
     return k
@@ -50,8 +58,67 @@ def local_config(workers, run_dir):
         run_dir=str(run_dir), initialize_logging=False)
 
 
+def _parsl_object(module, spec, what, path):
+    """An executor, provider or launcher from a TOML table: `class` names it, the rest are its
+    keyword arguments (a nested provider or launcher table is built first)."""
+    import importlib
+
+    spec = dict(spec)
+    name = spec.pop("class", None)
+    cls = getattr(importlib.import_module(module), str(name), None) if name else None
+    if cls is None:
+        raise InputError(f"{path}: {what} class {name!r} is not in {module}.")
+    for key, sub_module in (("provider", "parsl.providers"), ("launcher", "parsl.launchers")):
+        if isinstance(spec.get(key), dict):
+            spec[key] = _parsl_object(sub_module, spec[key], key, path)
+    try:
+        return cls(**spec)
+    except TypeError as exc:
+        raise InputError(f"{path}: {what} {name}: {exc}") from None
+
+
+def qiime2_toml_config(path, run_dir):
+    """(Config, executor label) from QIIME 2's TOML parallel configuration."""
+    try:
+        import tomllib
+    except ImportError:  # Python < 3.11
+        try:
+            import tomli as tomllib
+        except ImportError:
+            raise InputError("reading a TOML parsl configuration needs Python 3.11 or the "
+                             "tomli package; or give a Python configuration file.") from None
+    try:
+        parsl_table = dict(tomllib.loads(Path(path).read_text()).get("parsl") or {})
+    except (OSError, ValueError) as exc:
+        raise InputError(f"the parsl configuration {str(path)!r} is not readable TOML: {exc}") \
+            from None
+    from parsl.config import Config
+
+    tables = parsl_table.pop("executors", None) or []
+    if not tables:
+        raise InputError(f"{path} defines no [[parsl.executors]].")
+    mapping = parsl_table.pop("executor_mapping", {}) or {}
+    executors = [_parsl_object("parsl.executors", t, "executor", path) for t in tables]
+    labels = [e.label for e in executors]
+    label = (mapping.get("taxdistill") or {}).get("embed")
+    if label is None:
+        label = "default" if "default" in labels else (labels[0] if len(labels) == 1 else None)
+    if label not in labels:
+        raise InputError(f"{path}: no executor to run on among {', '.join(labels)}; label one "
+                         "'default' or add embed = \"LABEL\" under [parsl.executor_mapping.taxdistill].")
+    # QIIME 2 writes strategy = "None" (no scaling); parsl spells that "none".
+    options = {k: ("none" if k == "strategy" and v == "None" else v) for k, v in parsl_table.items()}
+    options.setdefault("run_dir", str(run_dir))
+    chosen = [e for e in executors if e.label == label]  # the others are never started
+    try:
+        return Config(executors=chosen, **options), label
+    except TypeError as exc:
+        raise InputError(f"{path}: [parsl]: {exc}") from None
+
+
 def load_config(spec, run_dir):
-    """A parsl Config from `local:N` or from a Python file that defines `config`."""
+    """(parsl Config, executor label or None for any) from `local:N`, a Python file that
+    defines `config`, or a QIIME 2 TOML parallel configuration."""
     try:
         from parsl.config import Config
     except ImportError:
@@ -65,10 +132,12 @@ def load_config(spec, run_dir):
             workers = 0
         if workers < 1:
             raise InputError(f"--parsl-config {spec!r}: write local:N with N >= 1 workers.")
-        return local_config(workers, run_dir)
+        return local_config(workers, run_dir), None
     path = Path(spec)
     if not path.is_file():
         raise InputError(f"the parsl configuration {spec!r} is neither local:N nor a file.")
+    if path.suffix == ".toml":
+        return qiime2_toml_config(path, run_dir)
     try:
         namespace = runpy.run_path(str(path))
     except Exception as exc:  # noqa: BLE001 - a user's file: report what broke, with its name
@@ -78,7 +147,7 @@ def load_config(spec, run_dir):
     if not isinstance(config, Config):
         raise InputError(f"{spec!r} must define `config`, a parsl.config.Config; it defines "
                          f"{type(config).__name__ if config is not None else 'no config'}.")
-    return config
+    return config, None
 
 
 def run_parsl(plan, config_spec, token_budget=None):
@@ -91,14 +160,14 @@ def run_parsl(plan, config_spec, token_budget=None):
     bin_dir = os.path.dirname(sys.executable)
     if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
-    config = load_config(config_spec, plan.work_dir / "parsl")
+    config, label = load_config(config_spec, plan.work_dir / "parsl")
     pending = plan.pending()
     if len(pending) < plan.n_shards:
         report("run", message=f"resuming: {plan.n_shards - len(pending)} of {plan.n_shards} "
                               "shards were already embedded")
     if not pending:
         return
-    app = python_app(embed_shard_task)
+    app = python_app(embed_shard_task, executors=[label] if label else "all")
     failures = []
     dfk = parsl.load(config)
     try:

@@ -42,9 +42,10 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError, TaxDistillError, preview
-from .language_model import shard_assignment
+from .language_model import resolve_model_path, shard_assignment
 from .progress import report, reporting, stderr_reporter
 from .sequences import Contigs, read_fasta
+from .teacher import COMPOSITION, load_teacher
 
 PLAN_VERSION = 1
 DEFAULT_SHARD_BASES = 50_000_000
@@ -146,8 +147,16 @@ class ShardPlan:
     def shard_file(self, k):
         return self.work_dir / "shards" / f"shard-{k:05d}.npz"
 
+    def shard_rows(self, k):
+        """Positions (ascending) of shard k's contigs; all shards' computed in one sort."""
+        if not hasattr(self, "_rows"):
+            order = np.argsort(self.shard, kind="stable")
+            bounds = np.cumsum(np.bincount(self.shard, minlength=self.n_shards))[:-1]
+            self._rows = np.split(order, bounds)
+        return self._rows[k]
+
     def shard_ids(self, k):
-        return [self.ids[i] for i in np.flatnonzero(self.shard == k)]
+        return [self.ids[i] for i in self.shard_rows(k)]
 
     def pending(self):
         """Shards without a finished file (a file that exists was renamed into place whole)."""
@@ -268,8 +277,6 @@ _TEACHERS = {}
 
 def _teacher(spec, device, token_budget):
     """One loaded teacher per worker process, kept for every shard the worker embeds."""
-    from .teacher import load_teacher
-
     key = (str(spec), None if device is None else str(device), token_budget)
     if key not in _TEACHERS:
         _TEACHERS.clear()
@@ -350,7 +357,7 @@ def merge_shards(plan, output) -> Path:
     array, teacher = None, None
     for k in range(plan.n_shards):
         vectors, described = _read_shard(plan, k)
-        rows = np.flatnonzero(plan.shard == k)
+        rows = plan.shard_rows(k)
         if array is None:
             teacher = described
             array = np.lib.format.open_memmap(tmp / "embeddings.npy", mode="w+",
@@ -514,6 +521,8 @@ def main(argv=None):
     with reporting(stderr_reporter()):
         try:
             _check_output(args.output)
+            if str(args.teacher).strip().lower() != COMPOSITION:
+                resolve_model_path(args.teacher)
             if world > 1:
                 if rank == 0:
                     plan = plan_shards(args.contigs, args.work_dir, args.teacher,

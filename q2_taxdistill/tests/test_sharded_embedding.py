@@ -250,15 +250,99 @@ def test_parsl_configurations(tmp_path):
     from parsl.config import Config
     from parsl.providers import SlurmProvider
 
-    slurm = load_config(os.path.join(REPO, "recipes", "parsl_slurm_gpu.py"), tmp_path)
-    assert isinstance(slurm, Config)
+    slurm, label = load_config(os.path.join(REPO, "recipes", "parsl_slurm_gpu.py"), tmp_path)
+    assert isinstance(slurm, Config) and label is None
     executor, = slurm.executors
     assert isinstance(executor.provider, SlurmProvider)
     assert len(executor.available_accelerators) == executor.max_workers_per_node == 4
-    assert load_config("local:2", tmp_path).executors[0].max_workers_per_node == 2
+    assert load_config("local:2", tmp_path)[0].executors[0].max_workers_per_node == 2
     with pytest.raises(InputError, match="local:N"):
         load_config("local:0", tmp_path)
     empty = tmp_path / "empty.py"
     empty.write_text("x = 1\n")
     with pytest.raises(InputError, match="must define `config`"):
         load_config(str(empty), tmp_path)
+
+
+QIIME2_TOML = """
+[parsl]
+strategy = "None"
+
+[[parsl.executors]]
+class = "ThreadPoolExecutor"
+label = "tpool"
+max_threads = 2
+
+[[parsl.executors]]
+class = "HighThroughputExecutor"
+label = "default"
+max_workers_per_node = 3
+
+[parsl.executors.provider]
+class = "SlurmProvider"
+partition = "gpu"
+max_blocks = 4
+
+[parsl.executors.provider.launcher]
+class = "SrunLauncher"
+"""
+
+
+def test_qiime2_toml_parallel_configuration(fasta, tmp_path):
+    from parsl.launchers import SrunLauncher
+
+    from q2_taxdistill.engine.parsl_embedding import run_parsl
+
+    toml = tmp_path / "qiime2_config.toml"
+    toml.write_text(QIIME2_TOML)
+    config, label = load_config(str(toml), tmp_path)
+    assert label == "default" and config.strategy == "none"
+    slurm, = config.executors
+    assert slurm.max_workers_per_node == 3 and slurm.provider.max_blocks == 4
+    assert isinstance(slurm.provider.launcher, SrunLauncher)
+    toml.write_text(QIIME2_TOML + '\n[parsl.executor_mapping.taxdistill]\nembed = "tpool"\n')
+    config, label = load_config(str(toml), tmp_path)
+    assert label == "tpool" and [e.label for e in config.executors] == ["tpool"]
+    plan = plan_shards(fasta, tmp_path / "work", "composition", n_shards=3, min_length=MIN_LENGTH)
+    run_parsl(plan, str(toml))
+    assert plan.pending() == []
+    merge_shards(plan, tmp_path / "out")
+    direct = workflow.embed(Contigs.from_fasta(str(fasta)), min_length=MIN_LENGTH)
+    assert np.abs(np.load(tmp_path / "out" / "embeddings.npy") - direct.to_numpy()).max() < 1e-6
+    toml.write_text(QIIME2_TOML.replace('"default"', '"gpu"'))
+    with pytest.raises(InputError, match="label one 'default'"):
+        load_config(str(toml), tmp_path)
+    toml.write_text(QIIME2_TOML.replace("SlurmProvider", "NoSuchProvider"))
+    with pytest.raises(InputError, match="'NoSuchProvider' is not in parsl.providers"):
+        load_config(str(toml), tmp_path)
+
+
+def test_engine_side_imports_no_qiime2():
+    code = ("import sys, q2_taxdistill.engine.sharded_embedding, q2_taxdistill.engine.parsl_embedding;"
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('qiime2', 'rachis', 'q2cli', "
+            "'q2_types', 'parsl')]; print(bad); sys.exit(bool(bad))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_missing_model_is_reported_before_any_work(fasta, tmp_path, capsys):
+    assert main(["--contigs", str(fasta), "--teacher", str(tmp_path / "no-model"),
+                 "--work-dir", str(tmp_path / "work"), "--output", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert "no-model" in err and "does not exist" in err and "Traceback" not in err
+    assert not (tmp_path / "work").exists()
+
+
+def test_failed_parsl_tasks_are_named_and_the_rest_kept(fasta, tmp_path):
+    """parsl's thread executor in this process: one shard's input is gone, the others finish."""
+    from q2_taxdistill.engine.parsl_embedding import run_parsl
+
+    config = tmp_path / "threads.py"
+    config.write_text("from parsl.config import Config\n"
+                      "from parsl.executors import ThreadPoolExecutor\n"
+                      "config = Config(executors=[ThreadPoolExecutor(max_threads=2)])\n")
+    plan = plan_shards(fasta, tmp_path / "work", "composition", n_shards=4, min_length=MIN_LENGTH)
+    plan.shard_fasta(2).unlink()
+    with pytest.raises(TaxDistillError, match=r"1 shard\(s\) failed \('2'; the first: "):
+        run_parsl(plan, str(config))
+    assert plan.pending() == [2]
