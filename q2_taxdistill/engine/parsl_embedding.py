@@ -161,6 +161,8 @@ def run_parsl(plan, config_spec, token_budget=None):
     if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
     config, label = load_config(config_spec, plan.work_dir / "parsl")
+    if config.run_dir == "runinfo":  # parsl's default, in the current directory
+        config.run_dir = str(plan.work_dir / "parsl")
     pending = plan.pending()
     if len(pending) < plan.n_shards:
         report("run", message=f"resuming: {plan.n_shards - len(pending)} of {plan.n_shards} "
