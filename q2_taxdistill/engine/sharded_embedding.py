@@ -44,7 +44,7 @@ import numpy as np
 from .errors import InputError, TaxDistillError, preview
 from .language_model import resolve_model_path, shard_assignment
 from .progress import report, reporting, stderr_reporter
-from .sequences import Contigs, read_fasta
+from .sequences import Contigs, clean_sequence, read_fasta
 from .teacher import COMPOSITION, load_teacher
 
 PLAN_VERSION = 1
@@ -190,6 +190,7 @@ def plan_shards(source, work_dir, teacher, n_shards=None, shard_bases=DEFAULT_SH
         teacher = Path(str(teacher)).expanduser().resolve()
     if not source.exists():
         raise InputError(f"the contigs {str(source)!r} do not exist.")
+    report("plan", message=f"checking {source}")
     size, digest = _file_digest(source)
     wanted = {"source_bytes": size, "source_sha256": digest, "teacher": str(teacher),
               "min_length": int(min_length)}
@@ -225,6 +226,7 @@ def plan_shards(source, work_dir, teacher, n_shards=None, shard_bases=DEFAULT_SH
         n_shards = int(np.ceil(lengths.sum() / shard_bases))
     n_shards = max(1, min(int(n_shards), len(ids)))
     shard = shard_assignment(lengths, n_shards)
+    report("plan", message=f"splitting {len(ids)} contigs into {n_shards} shard FASTA files")
     _write_shard_fastas(fasta, keep, shard, work_dir / "contigs", n_shards)
     (work_dir / "shards").mkdir(exist_ok=True)
     with open(work_dir / "feature-ids.tsv", "w", encoding="utf-8") as fh:
@@ -250,7 +252,7 @@ def _write_shard_fastas(fasta, keep, shard, directory, n_shards):
 
     def flush():
         for k, parts in buffers.items():
-            with open(directory / f"shard-{k:05d}.fasta", "a", encoding="ascii") as out:
+            with open(directory / f"shard-{k:05d}.fasta", "a", encoding="utf-8") as out:
                 out.write("".join(parts))
         buffers.clear()
 
@@ -260,7 +262,7 @@ def _write_shard_fastas(fasta, keep, shard, directory, n_shards):
             continue
         k = int(shard[kept])
         kept += 1
-        text = f">{record_id}\n{seq}\n"
+        text = f">{record_id}\n{clean_sequence(seq)}\n"
         buffers.setdefault(k, []).append(text)
         buffered += len(text)
         if buffered >= _FLUSH_BYTES:
