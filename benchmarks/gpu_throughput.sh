@@ -4,6 +4,8 @@
 #   bash benchmarks/gpu_throughput.sh                  # writes $OUT/throughput.md (OUT default .)
 #   CONFIG=small DEVICE=cpu N=4 bash benchmarks/gpu_throughput.sh   # the CPU check the tests run
 # Needs python with torch, transformers and numpy only (no QIIME 2, no install of the plugin).
+# On the device tool's machine $OUT is already set (the folder that comes back); a work tree
+# copied without .git names its commit through TAXDISTILL_COMMIT=$(git rev-parse --short HEAD).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-python3}

@@ -355,6 +355,9 @@ def main(argv=None):
 
 
 def _commit():
+    """TAXDISTILL_COMMIT when set (a copied work tree may have no .git), else git's HEAD."""
+    if os.environ.get("TAXDISTILL_COMMIT"):
+        return os.environ["TAXDISTILL_COMMIT"]
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                               cwd=Path(__file__).resolve().parents[1], timeout=10).stdout.strip()
@@ -362,45 +365,43 @@ def _commit():
         return ""
 
 
+def _goal(label, value, goal, unit):
+    shown = f"{100 * value:.1f}%" if unit == "%" else f"{value:.2f}x"
+    wanted = f"{100 * goal:.0f}%" if unit == "%" else f"{goal:g}x"
+    return f"{label} {shown} (goal >= {wanted}: {'met' if value >= goal else 'not met'})"
+
+
 def markdown_table(rows, summary, bp_rate, mfus, n_params, config):
-    """The README table: one row per path, ratios of ours to each, and the goals met or not."""
+    """The README table: one row per path, ratios of ours to each, and (on a GPU) the goals."""
     import transformers
 
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
-    lines = [
-        f"Measured {date} on one {summary['device_name']} (torch {torch.__version__}, transformers "
-        f"{transformers.__version__}, code at commit {_commit() or 'unknown'}) with "
-        f"`benchmarks/teacher_throughput.py --config {summary['config']}`"
-        f"{' --torch-compile' if summary['compile'] else ''}: the `{summary['config']}` model "
-        f"configuration (GenomeOcean-500M's shape for `500m`) at random weights ({n_params / 1e6:.3g}M non-embedding parameters, "
-        f"{config.num_hidden_layers} layers, hidden {config.hidden_size}), {summary['contigs']:,} "
-        f"synthetic contigs, {summary['bases']:,} bp ({summary['tokens']:,} tokens), the same bases "
-        "in every path; MFU against a dense bf16 peak of "
-        f"{summary['peak']:g} TFLOP/s." if summary["peak"] else
-        f"Measured {date} on {summary['device_name']} (code at commit {_commit() or 'unknown'}), "
-        f"config {summary['config']}, {summary['contigs']} contigs, {summary['bases']:,} bp; no MFU "
-        "(no peak given).",
-        "",
-        f"| path | dtype | attention | tokens/s | bp/s | MFU | {summary['mem_label'].rstrip('*')} | "
-        "ours / path (bp/s) |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
+    command = f"benchmarks/teacher_throughput.py --config {summary['config']}" + (
+        " --torch-compile" if summary["compile"] else "")
+    intro = (f"Measured {date} on one {summary['device_name']} (torch {torch.__version__}, "
+             f"transformers {transformers.__version__}, code at commit {_commit() or 'unknown'}) "
+             f"with `{command}`: the `{summary['config']}` model configuration at random weights "
+             f"({n_params / 1e6:.3g}M non-embedding parameters, {config.num_hidden_layers} layers, "
+             f"hidden {config.hidden_size}), {summary['contigs']:,} synthetic contigs, "
+             f"{summary['bases']:,} bp ({summary['tokens']:,} tokens), the same bases in every path.")
+    intro += (f" MFU against a dense peak of {summary['peak']:g} TFLOP/s." if summary["peak"]
+              else " No MFU (no peak known for this device).")
+    lines = [intro, "",
+             f"| path | dtype | attention | tokens/s | bp/s | MFU | "
+             f"{summary['mem_label'].rstrip('*')} | ours / path (bp/s) |",
+             "|---|---|---|---|---|---|---|---|"]
     for name, dtype, attn_name, lens, secs, mem in rows:
         key = name[:3]
         mfu = f"{100 * mfus[key]:.1f}%" if mfus[key] is not None else "-"
         ratio = f"{bp_rate['(c)'] / bp_rate[key]:.2f}x" if key != "(c)" else "1"
         lines.append(f"| {name} | {dtype} | {attn_name} | {sum(lens) / secs:,.0f} | "
                      f"{bp_rate[key]:,.0f} | {mfu} | {mem:,.0f} | {ratio} |")
-    goals = [f"ours/(a) {bp_rate['(c)'] / bp_rate['(a)']:.2f}x (goal >= {TARGETS['(a)']:g}x: "
-             f"{'met' if bp_rate['(c)'] / bp_rate['(a)'] >= TARGETS['(a)'] else 'not met'})",
-             f"ours/(b) {bp_rate['(c)'] / bp_rate['(b)']:.2f}x (goal >= {TARGETS['(b)']:g}x: "
-             f"{'met' if bp_rate['(c)'] / bp_rate['(b)'] >= TARGETS['(b)'] else 'not met'})"]
-    if summary["device_name"] == "CPU":
-        return "\n".join(lines) + "\n"
-    if mfus["(c)"] is not None:
-        goals.insert(0, f"MFU of ours {100 * mfus['(c)']:.1f}% (goal >= {100 * TARGETS['MFU']:.0f}%: "
-                        f"{'met' if mfus['(c)'] >= TARGETS['MFU'] else 'not met'})")
-    lines += ["", "Goals of the teacher work (GPU): " + "; ".join(goals) + "."]
+    if summary["device_name"] != "CPU":
+        goals = [_goal("ours/(a)", bp_rate["(c)"] / bp_rate["(a)"], TARGETS["(a)"], "x"),
+                 _goal("ours/(b)", bp_rate["(c)"] / bp_rate["(b)"], TARGETS["(b)"], "x")]
+        if mfus["(c)"] is not None:
+            goals.insert(0, _goal("MFU of ours", mfus["(c)"], TARGETS["MFU"], "%"))
+        lines += ["", "Goals of the teacher work: " + "; ".join(goals) + "."]
     return "\n".join(lines) + "\n"
 
 
