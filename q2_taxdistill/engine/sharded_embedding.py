@@ -289,6 +289,9 @@ def _teacher(spec, device, token_budget):
 def embed_shard(plan, k, device=None, token_budget=None):
     """Embed shard k and write its file; the file appears only once it is complete."""
     expected = plan.shard_ids(k)
+    if not plan.shard_fasta(k).is_file():
+        raise InputError(f"{plan.shard_fasta(k)} is missing; the work directory was changed, "
+                         "use a new --work-dir.")
     contigs = Contigs.from_fasta(plan.shard_fasta(k))
     if contigs.ids != expected:
         raise InputError(f"{plan.shard_fasta(k)} does not hold the contigs the plan gives shard "
@@ -444,7 +447,8 @@ def run_workers(plan, workers=None, devices=None, token_budget=None):
     for w in range(workers):
         if not assigned[w]:
             continue
-        proc = context.Process(target=_worker_main, name=f"taxdistill-worker-{w}",
+        # daemon: the workers end with this process, whatever stops it
+        proc = context.Process(target=_worker_main, name=f"taxdistill-worker-{w}", daemon=True,
                                args=(str(plan.work_dir), assigned[w], device_of[w], token_budget,
                                      threads if device_of[w] == "cpu" else None,
                                      f"worker {w} ({device_of[w]})"))
