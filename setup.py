@@ -9,7 +9,7 @@ setup(
     packages=find_packages(),
     python_requires=">=3.9",
     install_requires=["numpy", "pandas", "torch", "safetensors"],
-    extras_require={"teacher": ["transformers", "tokenizers"]},
+    extras_require={"teacher": ["transformers", "tokenizers"], "cluster": ["parsl"]},
     package_data={
         "q2_taxdistill": ["citations.bib", "assets/*/*", "data/example/*"],
         "q2_taxdistill.tests": ["data/*"],

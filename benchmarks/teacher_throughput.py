@@ -23,11 +23,16 @@ work, so padding waste shows up as a lower MFU.
 
     python benchmarks/teacher_throughput.py --config small --device cpu --n-contigs 40
     python benchmarks/teacher_throughput.py --config 500m --device cuda --n-contigs 2000
+
+`--markdown FILE` also writes the README's throughput table (GPU name, date, versions, targets);
+`benchmarks/gpu_throughput.sh` is the one prepared run for a lent GPU.
 """
 
 import argparse
 import copy
+import datetime
 import os
+import subprocess
 import resource
 import sys
 import threading
@@ -55,6 +60,20 @@ CONFIGS = {
 }
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 REFERENCE_LENGTH, REFERENCE_BATCH, OFFICIAL_BATCH = 512, 64, 25
+# Dense (no sparsity) bf16 tensor-core peaks from the vendor's data sheets, TFLOP/s; the first
+# name found in torch.cuda.get_device_name() wins, so the PCIe variants come first.
+DENSE_BF16_TFLOPS = (("H100 PCIe", 756.0), ("H100 NVL", 835.0), ("H200", 989.4), ("H100", 989.4),
+                     ("GH200", 989.4), ("A100", 312.0), ("L40S", 362.0), ("A10G", 70.0))
+# The goals of the teacher work: MFU of ours, and bp/s of ours over each reference path.
+TARGETS = {"MFU": 0.50, "(a)": 3.0, "(b)": 1.5}
+
+
+def dense_bf16_peak(device_name):
+    """The peak for MFU, or None for a GPU not in the table (pass --peak-tflops then)."""
+    for name, tflops in DENSE_BF16_TFLOPS:
+        if name.lower() in device_name.lower():
+            return tflops
+    return None
 
 
 def synthetic_contigs(n, seed):
@@ -217,8 +236,10 @@ def main(argv=None):
     parser.add_argument("--n-contigs", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--peak-tflops", type=float, default=None,
-                        help="peak dense TFLOP/s for MFU (default 989, H100 bf16, on cuda; "
-                             "0 = MFU not shown)")
+                        help="peak dense TFLOP/s for MFU (default on cuda: the GPU's dense bf16 "
+                             "peak from a table of known GPUs; 0 = MFU not shown)")
+    parser.add_argument("--markdown", default=None,
+                        help="also write the results as a Markdown table to this file")
     parser.add_argument("--token-budget", type=int, default=None,
                         help="padded tokens per batch for path (c) (default: sized to free memory)")
     parser.add_argument("--torch-compile", action="store_true",
@@ -235,7 +256,10 @@ def main(argv=None):
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda but CUDA is not available")
-    peak = args.peak_tflops if args.peak_tflops is not None else (989.0 if device.type == "cuda" else 0.0)
+    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    peak = args.peak_tflops
+    if peak is None:
+        peak = (dense_bf16_peak(device_name) or 0.0) if device.type == "cuda" else 0.0
     fast_dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     fast_name = "bf16" if fast_dtype == torch.bfloat16 else "fp32"
 
@@ -301,10 +325,11 @@ def main(argv=None):
              f"{'tokens/s':>11}{'bp/s':>12}{'MFU':>8}{mem_label:>15}"
     print(header)
     print("-" * len(header))
-    bp_rate = {}
+    bp_rate, mfus = {}, {}
     for name, dtype, attn_name, lens, secs, mem in rows:
         tokens = sum(lens)
-        mfu = f"{100 * flops(n_params, config, lens) / secs / (peak * 1e12):.1f}%" if peak > 0 else "-"
+        mfus[name[:3]] = flops(n_params, config, lens) / secs / (peak * 1e12) if peak > 0 else None
+        mfu = f"{100 * mfus[name[:3]]:.1f}%" if peak > 0 else "-"
         bp_rate[name[:3]] = total_bp / secs
         print(f"{name:<32}{dtype:>9}{attn_name:>7}{len(lens):>9}{tokens:>11,}{secs:>9.2f}"
               f"{tokens / secs:>11,.0f}{total_bp / secs:>12,.0f}{mfu:>8}{mem:>15,.0f}")
@@ -320,7 +345,64 @@ def main(argv=None):
     if device.type != "cuda":
         print("* peak resident memory of the whole process while the path ran (sampled every 20 ms), "
               "model and inputs included.")
+    if args.markdown:
+        summary = dict(config=args.config, device_name=device_name, peak=peak,
+                       contigs=len(contigs), bases=total_bp, tokens=n_tok, mem_label=mem_label,
+                       compile=args.torch_compile)
+        Path(args.markdown).write_text(markdown_table(rows, summary, bp_rate, mfus, n_params, config))
+        print(f"Markdown table written to {args.markdown}")
     return 0
+
+
+def _commit():
+    """TAXDISTILL_COMMIT when set (a copied work tree may have no .git), else git's HEAD."""
+    if os.environ.get("TAXDISTILL_COMMIT"):
+        return os.environ["TAXDISTILL_COMMIT"]
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              cwd=Path(__file__).resolve().parents[1], timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def _goal(label, value, goal, unit):
+    shown = f"{100 * value:.1f}%" if unit == "%" else f"{value:.2f}x"
+    wanted = f"{100 * goal:.0f}%" if unit == "%" else f"{goal:g}x"
+    return f"{label} {shown} (goal >= {wanted}: {'met' if value >= goal else 'not met'})"
+
+
+def markdown_table(rows, summary, bp_rate, mfus, n_params, config):
+    """The README table: one row per path, ratios of ours to each, and (on a GPU) the goals."""
+    import transformers
+
+    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
+    command = f"benchmarks/teacher_throughput.py --config {summary['config']}" + (
+        " --torch-compile" if summary["compile"] else "")
+    intro = (f"Measured {date} on one {summary['device_name']} (torch {torch.__version__}, "
+             f"transformers {transformers.__version__}, code at commit {_commit() or 'unknown'}) "
+             f"with `{command}`: the `{summary['config']}` model configuration at random weights "
+             f"({n_params / 1e6:.3g}M non-embedding parameters, {config.num_hidden_layers} layers, "
+             f"hidden {config.hidden_size}), {summary['contigs']:,} synthetic contigs, "
+             f"{summary['bases']:,} bp ({summary['tokens']:,} tokens), the same bases in every path.")
+    intro += (f" MFU against a dense peak of {summary['peak']:g} TFLOP/s." if summary["peak"]
+              else " No MFU (no peak known for this device).")
+    lines = [intro, "",
+             f"| path | dtype | attention | tokens/s | bp/s | MFU | "
+             f"{summary['mem_label'].rstrip('*')} | ours / path (bp/s) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, dtype, attn_name, lens, secs, mem in rows:
+        key = name[:3]
+        mfu = f"{100 * mfus[key]:.1f}%" if mfus[key] is not None else "-"
+        ratio = f"{bp_rate['(c)'] / bp_rate[key]:.2f}x" if key != "(c)" else "1"
+        lines.append(f"| {name} | {dtype} | {attn_name} | {sum(lens) / secs:,.0f} | "
+                     f"{bp_rate[key]:,.0f} | {mfu} | {mem:,.0f} | {ratio} |")
+    if summary["device_name"] != "CPU":
+        goals = [_goal("ours/(a)", bp_rate["(c)"] / bp_rate["(a)"], TARGETS["(a)"], "x"),
+                 _goal("ours/(b)", bp_rate["(c)"] / bp_rate["(b)"], TARGETS["(b)"], "x")]
+        if mfus["(c)"] is not None:
+            goals.insert(0, _goal("MFU of ours", mfus["(c)"], TARGETS["MFU"], "%"))
+        lines += ["", "Goals of the teacher work: " + "; ".join(goals) + "."]
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -29,6 +29,12 @@ if ! "$PY" -c "import transformers, tokenizers, safetensors" 2>/dev/null; then
     echo ">> installing transformers"
     "$PY" -m pip install -q "torch==2.13.0" transformers tokenizers safetensors
 fi
+# parsl runs the sharded embedding on many nodes (engine/parsl_embedding.py); its tests run a
+# 2-worker local executor. Pure Python, a few small dependencies (the `cluster` extra).
+if ! "$PY" -c "import parsl" 2>/dev/null; then
+    echo ">> installing parsl"
+    "$PY" -m pip install -q parsl
+fi
 # huggingface_hub pulls a click >= 8.2, which breaks the q2cli of QIIME 2 2022.11 (it sets
 # Option.is_bool_flag); only huggingface_hub's own CLI needs the newer click, we never use it.
 if "$PY" -c "import click, sys; sys.exit(tuple(map(int, click.__version__.split('.')[:2])) < (8, 2))" 2>/dev/null \

@@ -509,23 +509,29 @@ class LanguageModelEmbedder:
         return (sums.numpy() / weights[:, None]).astype(np.float32)
 
 
-def shard_indices(lengths, world_size, rank) -> np.ndarray:
-    """This rank's items under a greedy longest-first split that balances total length.
+def shard_assignment(lengths, n_shards) -> np.ndarray:
+    """The shard (0..n_shards-1) of every item under a greedy longest-first split that balances
+    total length: each item, longest first, goes to the shard with the least length so far
+    (ties to the lowest shard). Deterministic, so every rank or worker computes the same split
+    without communicating; the loads differ by at most the longest item."""
+    if n_shards < 1:
+        raise InputError(f"cannot split into {n_shards} shards.")
+    lengths = np.asarray(lengths, dtype=np.int64)
+    loads = [(0, s) for s in range(n_shards)]
+    heapq.heapify(loads)
+    shard = np.empty(len(lengths), dtype=np.int64)
+    for i in np.argsort(-lengths, kind="stable"):
+        load, s = loads[0]
+        shard[i] = s
+        heapq.heapreplace(loads, (load + int(lengths[i]), s))
+    return shard
 
-    Deterministic, so every rank computes the same assignment without communicating.
-    """
+
+def shard_indices(lengths, world_size, rank) -> np.ndarray:
+    """This rank's items (ascending) under `shard_assignment` over `world_size` shards."""
     if world_size < 1 or not 0 <= rank < world_size:
         raise InputError(f"rank {rank} is not in a world of size {world_size}.")
-    lengths = np.asarray(lengths, dtype=np.int64)
-    loads = [(0, r) for r in range(world_size)]
-    heapq.heapify(loads)
-    mine = []
-    for i in np.argsort(-lengths, kind="stable"):
-        load, r = heapq.heappop(loads)
-        if r == rank:
-            mine.append(int(i))
-        heapq.heappush(loads, (load + int(lengths[i]), r))
-    return np.sort(np.asarray(mine, dtype=np.int64))
+    return np.flatnonzero(shard_assignment(lengths, world_size) == rank).astype(np.int64)
 
 
 def embed_distributed(embedder, sequences) -> np.ndarray:
