@@ -101,10 +101,10 @@ _TEACHER = ("Teacher: 'composition' (canonical k-mer spectra, k=1..6, no model w
             "are never downloaded at run time.")
 _PARAMS = {
     "teacher": _TEACHER,
-    "n_neighbours": "Number of nearest contigs whose labels vote for a contig (teacher) or whose "
+    "n_neighbours": "Number of nearest contigs whose labels vote for a contig (teacher) and whose "
                     "predictions are averaged with it (correction; their neighbourhoods also "
-                    "make up the genome neighbourhood of max_species_conflict). 0 turns "
-                    "averaging off.",
+                    "make up the genome neighbourhood of max_species_conflict). At least 1 "
+                    "here; correct-taxonomy alone also takes 0 (no averaging).",
     "min_support": "An input label whose Confidence is below this value is not trusted at its "
                    "deepest rank (a relative of the reference species), only above it. 1.0 "
                    "suits MMseqs2 majority-vote support, where anything less means some "
@@ -155,11 +155,21 @@ _PARAM_TYPES = {
 }
 
 
-def _parameters(*names, **types):
+# n_neighbours where it means one thing only (teach votes; correct-taxonomy averages).
+_N_NEIGHBOURS_TEACH = ("Number of nearest contigs (on the teacher's embeddings) whose labels "
+                       "vote for a contig; at least 1.")
+_N_NEIGHBOURS_CORRECT = ("Number of nearest contigs whose predictions are averaged with a "
+                         "contig's own; their neighbourhoods also make up the genome "
+                         "neighbourhood of max_species_conflict. 0 turns averaging off.")
+
+
+def _parameters(*names, descriptions=None, **types):
     """An action's `parameters` and `parameter_descriptions` from the two tables above, so a
-    parameter shared by several actions is typed and described once; `types` overrides."""
+    parameter shared by several actions is typed and described once; `types` and
+    `descriptions` override."""
+    descriptions = descriptions or {}
     return {"parameters": {n: types.get(n, _PARAM_TYPES[n]) for n in names},
-            "parameter_descriptions": {n: _PARAMS[n] for n in names}}
+            "parameter_descriptions": {n: descriptions.get(n, _PARAMS[n]) for n in names}}
 
 
 plugin.methods.register_function(
@@ -180,7 +190,8 @@ plugin.methods.register_function(
     function=_actions.teach,
     inputs={"contigs": CONTIG_INPUTS, "taxonomy": FeatureData[Taxonomy],
             "embeddings": FeatureData[_types.Embeddings]},
-    **_parameters("teacher", "n_neighbours", "min_support", "min_length", "seed"),
+    **_parameters("teacher", "n_neighbours", "min_support", "min_length", "seed",
+                  descriptions={"n_neighbours": _N_NEIGHBOURS_TEACH}),
     outputs=[("soft_labels", FeatureData[_types.SoftLabels])],
     input_descriptions={**_CONTIGS, **_TAXONOMY,
                         "embeddings": "Teacher embeddings from 'embed'; when given, no teacher "
@@ -222,7 +233,8 @@ plugin.methods.register_function(
     inputs={"student": _types.StudentModel, "contigs": CONTIG_INPUTS,
             "abundance": FeatureTable[Frequency], "taxonomy": FeatureData[Taxonomy]},
     **_parameters("confidence", "n_neighbours", "min_length", "max_species_conflict",
-                  n_neighbours=Int % Range(0, None)),
+                  n_neighbours=Int % Range(0, None),
+                  descriptions={"n_neighbours": _N_NEIGHBOURS_CORRECT}),
     outputs=[("corrected_taxonomy", FeatureData[Taxonomy])],
     input_descriptions={"student": "A student from 'distill'.", **_CONTIGS,
                         "abundance": "Read counts of the contigs in the same samples the "
@@ -291,6 +303,7 @@ plugin.visualizers.register_function(
         "benchmarks, with stacked outcome bars, F1 per rank, F1 against a confidence threshold "
         "and a downloadable table."),
     citations=[citations["taxometer2024"], citations["taxdistill2026"]],
+    examples={"evaluate_input_labels": _examples.evaluate_taxonomy},
 )
 
 plugin.visualizers.register_function(
@@ -308,6 +321,7 @@ plugin.visualizers.register_function(
         "Per rank: the distribution of the teacher's confidence, how often its most probable "
         "taxon contradicts the input label, and which input taxa it would relabel most often."),
     citations=[citations["taxdistill2026"]],
+    examples={"summarize_soft_labels": _examples.summarize_soft_labels},
 )
 
 

@@ -20,6 +20,26 @@ class UsageExamples(TestPluginBase):
         self.execute_examples()
 
 
+def test_each_action_has_examples_that_run_only_that_action():
+    """q2galaxy turns each example into one Galaxy test of one tool: an example that ran
+    other actions first would name their outputs and inputs there."""
+    from qiime2.sdk.usage import DiagnosticUsage
+
+    class Recorder(DiagnosticUsage):
+        def action(self, action, inputs, outputs):
+            self.called.append(action.action_id)
+            return super().action(action, inputs, outputs)
+
+    plugin = qiime2.sdk.PluginManager().plugins["taxdistill"]
+    for action_id, action in plugin.actions.items():
+        assert action.examples, f"{action_id} has no usage example"
+        for name, example in action.examples.items():
+            use = Recorder()
+            use.called = []
+            example(use)
+            assert use.called == [action_id], (name, use.called)
+
+
 def _qiime():
     venv_qiime = Path(sys.executable).with_name("qiime")
     return str(venv_qiime) if venv_qiime.exists() else shutil.which("qiime")
