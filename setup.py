@@ -11,7 +11,8 @@ setup(
     install_requires=["numpy", "pandas", "torch", "safetensors"],
     extras_require={"teacher": ["transformers", "tokenizers"]},
     package_data={
-        "q2_taxdistill": ["citations.bib", "assets/*/*", "data/example/*"],
+        "q2_taxdistill": ["citations.bib", "assets/*/*", "data/example/*",
+                          "data/example/kraken2/*"],
         "q2_taxdistill.tests": ["data/*"],
     },
     entry_points={"qiime2.plugins": ["q2-taxdistill=q2_taxdistill.plugin_setup:plugin"]},

@@ -6,6 +6,9 @@ compute them with the engine on the bundled example, never from earlier actions.
 """
 import functools
 import importlib.resources
+import shutil
+import tempfile
+from pathlib import Path
 
 import pandas as pd
 from q2_taxdistill._framework import framework
@@ -139,3 +142,23 @@ def summarize_soft_labels(use):
     summary, = _action(use, "summarize_soft_labels", {"visualization": "soft_label_summary"},
                        soft_labels=soft_labels, taxonomy=taxonomy)
     summary.assert_output_type("Visualization")
+
+
+def _kraken2_collection(kind, type_name):
+    """The bundled Kraken2 run as q2-annotate stores it: one sample, `<sample>/<kind>.txt`."""
+    with tempfile.TemporaryDirectory(prefix="taxdistill-kraken2-") as folder:
+        sample = Path(folder) / "example"
+        sample.mkdir()
+        shutil.copy(_example_file(f"kraken2/{kind}.txt"), sample / f"{kind}.txt")
+        return framework.Artifact.import_data(
+            f"SampleData[{type_name} % Properties('contigs')]", folder)
+
+
+def kraken2_to_taxonomy(use):
+    reports = use.init_artifact("kraken2_reports",
+                                lambda: _kraken2_collection("report", "Kraken2Report"))
+    outputs = use.init_artifact("kraken2_outputs",
+                                lambda: _kraken2_collection("output", "Kraken2Output"))
+    taxonomy, = _action(use, "kraken2_to_taxonomy", {"taxonomy": "kraken2_taxonomy"},
+                        reports=reports, outputs=outputs)
+    taxonomy.assert_output_type("FeatureData[Taxonomy]")
