@@ -104,7 +104,7 @@ def samples_taxonomy(reports, outputs):
 
 def kraken2_action(report_format, output_format):
     """`kraken2_to_taxonomy` typed with q2-types' Kraken2 directory formats, which only
-    q2-types 2023.5 and later have (so they are given here, not imported)."""
+    newer q2-types have (not 2022.11), so they are given here, not imported."""
     def kraken2_to_taxonomy(reports, outputs) -> pd.DataFrame:
         return samples_taxonomy(reports, outputs)
     kraken2_to_taxonomy.__annotations__ = {"reports": report_format, "outputs": output_format,

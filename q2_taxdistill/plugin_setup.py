@@ -279,7 +279,7 @@ plugin.pipelines.register_function(
     examples={"refine_taxonomy": _examples.refine_taxonomy},
 )
 
-# --- Kraken2 contig results from q2-annotate (q2-types with the Kraken2 types, 2023.5+);
+# --- Kraken2 contig results from q2-annotate (a q2-types with the Kraken2 types; not 2022.11);
 # a plain kraken2 --output + --report pair imports with Kraken2ContigsDirectoryFormat ---
 try:
     from q2_types.kraken2 import (Kraken2OutputDirectoryFormat, Kraken2Outputs,

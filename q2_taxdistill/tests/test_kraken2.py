@@ -162,7 +162,7 @@ def _collection(tmp_path, kind, type_name, samples):
                                        str(root))
 
 
-@pytest.mark.skipif(not KRAKEN2_TYPES, reason="q2-types without the Kraken2 types (< 2023.5)")
+@pytest.mark.skipif(not KRAKEN2_TYPES, reason="q2-types without the Kraken2 types (2022.11)")
 def test_q2_annotate_results_of_several_samples(tmp_path):
     from qiime2.plugins import taxdistill
     other = "C\td1\t5052\t45\t5052:11\n"
