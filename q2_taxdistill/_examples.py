@@ -81,9 +81,10 @@ def _inputs(use, abundance=False):
     return contigs, taxonomy, use.init_artifact("abundance", _abundance)
 
 
-def _action(use, action_id, outputs, **inputs):
+def _action(use, action_id, output_names, /, **inputs):
+    """Positional-only first arguments: an action may have an input named `outputs`."""
     return use.action(use.UsageAction(plugin_id="taxdistill", action_id=action_id),
-                      use.UsageInputs(**inputs), use.UsageOutputNames(**outputs))
+                      use.UsageInputs(**inputs), use.UsageOutputNames(**output_names))
 
 
 def embed(use):
