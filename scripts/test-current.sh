@@ -39,6 +39,12 @@ if [ -n "$missing" ]; then
     echo "  its top), e.g. cloned with git into $SRC/<name>" >&2
     exit 2
 fi
+# q2-taxa's barplot needs its JavaScript bundle, built from the source tree by npm (the
+# conda package ships it built): q2-taxa's own `make viz-barplot`.
+if [ ! -d "$SRC/q2-taxa/q2_taxa/assets/barplot/dist" ]; then
+    echo ">> building q2-taxa's barplot bundle (npm) in $SRC/q2-taxa"
+    make -C "$SRC/q2-taxa" viz-barplot
+fi
 case "$VENV" in /*) ;; *) VENV=$ROOT/$VENV ;; esac
 PY=$VENV/bin/python
 export CONDA_PREFIX=$VENV MPLBACKEND=Agg PATH="$VENV/bin:$PATH"
@@ -62,6 +68,8 @@ if [ ! -x "$VENV-planemo/bin/planemo" ]; then
     python3 -m venv "$VENV-planemo"
     "$VENV-planemo/bin/pip" install -q planemo
 fi
+"$PY" -c "import q2_taxa, os, sys; sys.exit(not os.path.isdir(os.path.join(os.path.dirname(q2_taxa.__file__), 'assets/barplot/dist')))" \
+    || "$PY" -m pip install -q --no-deps --force-reinstall "$SRC/q2-taxa"
 "$PY" -m pip install -q --no-deps --no-build-isolation -e "$ROOT"
 "$VENV/bin/qiime" dev refresh-cache >/dev/null
 "$PY" - <<'PY'
