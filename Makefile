@@ -14,7 +14,7 @@ demo: setup
 	bash scripts/demo.sh
 
 test: setup
-	$(PY) -m pytest -q q2_taxdistill/tests
+	$(PY) -m pytest -q tests
 
 test-current:
 	bash scripts/test-current.sh "$(Q2_SOURCES)"

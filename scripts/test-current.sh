@@ -81,7 +81,7 @@ PY
 
 rm -rf "$OUT" && mkdir -p "$OUT/galaxy"
 echo ">> test suite (with the README tutorial) on the current stack"
-"$PY" -m pytest -q -p no:cacheprovider q2_taxdistill/tests
+"$PY" -m pytest -q -p no:cacheprovider tests
 
 echo ">> Galaxy tools: q2galaxy template + planemo lint (taxdistill, and q2-types for reference)"
 for plugin in taxdistill types; do

@@ -10,11 +10,11 @@ import pytest
 import qiime2
 from qiime2.plugin.testing import TestPluginBase
 
-from q2_taxdistill.tests.conftest import example_path
+from tests.conftest import example_path
 
 
 class UsageExamples(TestPluginBase):
-    package = "q2_taxdistill.tests"
+    package = "q2_taxdistill"
 
     def test_examples(self):
         self.execute_examples()

@@ -10,7 +10,7 @@ from q2_taxdistill._kraken2 import Kraken2ContigsDirectoryFormat
 from q2_taxdistill.engine.errors import InputError
 from q2_taxdistill.engine.kraken2 import KrakenTaxonomy, contig_taxonomy
 from q2_taxdistill.plugin_setup import KRAKEN2_TYPES
-from q2_taxdistill.tests.conftest import example_path
+from tests.conftest import example_path
 
 # kraken2 --report: % clade, clade fragments, direct fragments, rank code, taxid, indented name
 REPORT = """\
