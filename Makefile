@@ -1,11 +1,12 @@
 # `make demo`: set up everything and run refine-taxonomy on the bundled example data.
 # `make test`: set up everything and run the test suite. Both are idempotent.
+# `make test-current Q2_SOURCES=DIR`: the current-QIIME 2 check (scripts/test-current.sh).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 export CONDA_PREFIX := $(CURDIR)/$(VENV)
 export MPLBACKEND := Agg
 
-.PHONY: setup demo test clean
+.PHONY: setup demo test test-current clean
 setup:
 	bash recipes/install-debian.sh
 
@@ -13,7 +14,10 @@ demo: setup
 	bash scripts/demo.sh
 
 test: setup
-	$(PY) -m pytest -q q2_taxdistill/tests
+	$(PY) -m pytest -q tests
+
+test-current:
+	bash scripts/test-current.sh "$(Q2_SOURCES)"
 
 clean:
 	rm -rf demo-output .pytest_cache

@@ -6,13 +6,13 @@ setup(
     description="QIIME 2 plugin: correct noisy contig taxonomy by distilling a "
                 "genomic language model into a small composition + abundance student.",
     license="BSD-3-Clause",
-    packages=find_packages(),
+    packages=find_packages(exclude=["tests", "tests.*"]),
     python_requires=">=3.9",
     install_requires=["numpy", "pandas", "torch", "safetensors"],
     extras_require={"teacher": ["transformers", "tokenizers"], "cluster": ["parsl"]},
     package_data={
-        "q2_taxdistill": ["citations.bib", "assets/*/*", "data/example/*"],
-        "q2_taxdistill.tests": ["data/*"],
+        "q2_taxdistill": ["citations.bib", "assets/*/*", "data/example/*",
+                          "data/example/kraken2/*"],
     },
     entry_points={"qiime2.plugins": ["q2-taxdistill=q2_taxdistill.plugin_setup:plugin"]},
     zip_safe=False,

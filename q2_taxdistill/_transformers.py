@@ -6,11 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from q2_types.feature_data import DNASequencesDirectoryFormat, TSVTaxonomyFormat
+from q2_types.feature_data import (
+    DNASequencesDirectoryFormat, TSVTaxonomyDirectoryFormat, TSVTaxonomyFormat)
 
 from q2_taxdistill._formats import (
     RANKS, ContigsFASTAFormat, EmbeddingsDirectoryFormat, MMseqs2LCAFormat, SoftLabelsFormat,
     StudentModelDirectoryFormat, check_lineage, mmseqs2_shape)
+from q2_taxdistill._kraken2 import Kraken2ContigsDirectoryFormat, contigs_directory_taxonomy
 from q2_taxdistill.engine.student import Student
 from q2_taxdistill.plugin_setup import CONTIG_COLLECTION_FORMATS, plugin
 
@@ -274,3 +276,29 @@ def _register_collection(directory_format):
 
 for _format in CONTIG_COLLECTION_FORMATS:
     _register_collection(_format)
+
+
+# --- Kraken2 contig results: one run's --output + --report (see _kraken2) ---------------------
+
+def _write_taxonomy(df, path):
+    """Unassigned rows have no Confidence: written as an empty field, as QIIME does."""
+    df.to_csv(path, sep="\t", header=True, index=True, na_rep="", quoting=csv.QUOTE_NONE)
+
+
+@plugin.register_transformer
+def _kraken2_to_taxonomy_directory(ff: Kraken2ContigsDirectoryFormat) -> TSVTaxonomyDirectoryFormat:
+    out = TSVTaxonomyDirectoryFormat()
+    _write_taxonomy(contigs_directory_taxonomy(ff), os.path.join(str(out.path), "taxonomy.tsv"))
+    return out
+
+
+@plugin.register_transformer
+def _kraken2_to_taxonomy(ff: Kraken2ContigsDirectoryFormat) -> TSVTaxonomyFormat:
+    out = TSVTaxonomyFormat()
+    _write_taxonomy(contigs_directory_taxonomy(ff), str(out))
+    return out
+
+
+@plugin.register_transformer
+def _kraken2_to_df(ff: Kraken2ContigsDirectoryFormat) -> pd.DataFrame:
+    return contigs_directory_taxonomy(ff)

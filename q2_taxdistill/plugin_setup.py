@@ -5,7 +5,7 @@ from q2_taxdistill._framework import plugin_api
 from q2_types.feature_data import FeatureData
 
 import q2_taxdistill
-from q2_taxdistill import _formats, _types
+from q2_taxdistill import _formats, _kraken2, _types
 
 citations = plugin_api.Citations.load("citations.bib", package="q2_taxdistill")
 
@@ -33,6 +33,8 @@ plugin.register_formats(
     _formats.StudentModelDirectoryFormat,
     _formats.MMseqs2LCAFormat, _formats.MMseqs2LCADirectoryFormat,
     _formats.ContigsFASTAFormat,
+    _kraken2.Kraken2ContigOutputFormat, _kraken2.Kraken2ContigReportFormat,
+    _kraken2.Kraken2ContigsDirectoryFormat,
 )
 
 
@@ -102,7 +104,7 @@ _TEACHER = ("Teacher: 'composition' (canonical k-mer spectra, k=1..6, no model w
 _PARAMS = {
     "teacher": _TEACHER,
     "n_neighbours": "Number of nearest contigs (in teacher-embedding space) whose labels vote "
-                    "for a contig's soft label; its own label never does.",
+                    "for a contig's soft label; its own label never does. At least 1.",
     "genome_neighbours": (
         "Number of nearest contigs (composition + co-abundance) that, spread three averaging "
         "steps along the neighbour graph, form a contig's genome neighbourhood in the "
@@ -264,6 +266,45 @@ plugin.pipelines.register_function(
     examples={"refine_taxonomy": _examples.refine_taxonomy},
 )
 
+# --- Kraken2 contig results from q2-annotate (a q2-types with the Kraken2 types; not 2022.11);
+# a plain kraken2 --output + --report pair imports with Kraken2ContigsDirectoryFormat ---
+try:
+    from q2_types.kraken2 import (Kraken2OutputDirectoryFormat, Kraken2Outputs,
+                                  Kraken2ReportDirectoryFormat, Kraken2Reports)
+    from q2_types.sample_data import SampleData as _SampleData
+except ImportError:
+    KRAKEN2_TYPES = False
+else:
+    KRAKEN2_TYPES = True
+    plugin.methods.register_function(
+        function=_kraken2.kraken2_action(Kraken2ReportDirectoryFormat,
+                                         Kraken2OutputDirectoryFormat),
+        inputs={"reports": _SampleData[Kraken2Reports % plugin_api.Properties("contigs")],
+                "outputs": _SampleData[Kraken2Outputs % plugin_api.Properties("contigs")]},
+        parameters={},
+        outputs=[("taxonomy", FeatureData[Taxonomy])],
+        input_descriptions={
+            "reports": "Kraken2 reports of contigs, e.g. from q2-annotate classify-kraken2 on "
+                       "SampleData[Contigs]: their taxonomy trees give the lineages.",
+            "outputs": "The Kraken2 outputs of the same run (one line per contig): the taxid "
+                       "and k-mer LCA mapping of each contig."},
+        parameter_descriptions={},
+        output_descriptions={
+            "taxonomy": "One lineage per contig from the report's taxonomy (Unassigned for "
+                        "unclassified contigs), with Kraken2's confidence score as Confidence: "
+                        "the share of the contig's unambiguous k-mers in the assigned taxon's "
+                        "clade."},
+        name="Contig taxonomy from Kraken2 outputs and reports",
+        description=(
+            "Turn q2-annotate's per-contig Kraken2 results into the FeatureData[Taxonomy] "
+            "that teach, distill, correct-taxonomy and refine-taxonomy take. Each sample's "
+            "output is read with that sample's report; contig IDs must be unique across "
+            "samples. The Confidence is Kraken2's own score, not MMseqs2's fragment "
+            "agreement: set min_support to the score you trust (0 trusts every label)."),
+        citations=[citations["kraken2"]],
+        examples={"kraken2_to_taxonomy": _examples.kraken2_to_taxonomy},
+    )
+
 # --- visualizers ---
 _visualizers = importlib.import_module("q2_taxdistill._visualizers")
 
@@ -290,6 +331,7 @@ plugin.visualizers.register_function(
         "benchmarks, with stacked outcome bars, F1 per rank, F1 against a confidence threshold "
         "and a downloadable table."),
     citations=[citations["taxometer2024"], citations["taxdistill2026"]],
+    examples={"evaluate_input_labels": _examples.evaluate_taxonomy},
 )
 
 plugin.visualizers.register_function(
@@ -307,6 +349,7 @@ plugin.visualizers.register_function(
         "Per rank: the distribution of the teacher's confidence, how often its most probable "
         "taxon contradicts the input label, and which input taxa it would relabel most often."),
     citations=[citations["taxdistill2026"]],
+    examples={"summarize_soft_labels": _examples.summarize_soft_labels},
 )
 
 

@@ -336,6 +336,17 @@ def build(out: Path):
     write_readme(out, genomes, genome_of, lengths, labels, rows)
 
 
+KRAKEN2_README = """
+## Kraken2 files (synthetic)
+`kraken2/output.txt` (kraken2 `--output`) and `kraken2/report.txt` (kraken2 `--report`) hold
+the same noisy labels as `taxonomy.tsv`, laid out as one kraken2 run on the contigs would
+write them: invented taxids, 35-mers split between the assigned taxon (55% times the label's
+Confidence), its parent (15%) and "not in the database". Regenerate with
+`python scripts/make_kraken2_example.py` (after this script). They exist to show and test the
+Kraken2 import.
+"""
+
+
 def write_readme(out, genomes, genome_of, lengths, labels, rows):
     table = []
     for g, genome in enumerate(genomes):
@@ -419,7 +430,7 @@ Regenerate it exactly (seed {SEED}, numpy and pandas only) from the repository r
 ## Genomes
 | genome | family | novelty | length (bp) | substitutions vs genus ancestor | accessory segments from (share of genome) | contigs | contigs labelled with the true species | contigs labelled with the donor |
 |---|---|---|---|---|---|---|---|---|
-""" + "\n".join(table) + "\n"
+""" + "\n".join(table) + "\n" + KRAKEN2_README
     (out / "README.md").write_text(text)
 
 

@@ -10,14 +10,34 @@ import pytest
 import qiime2
 from qiime2.plugin.testing import TestPluginBase
 
-from q2_taxdistill.tests.conftest import example_path
+from tests.conftest import example_path
 
 
 class UsageExamples(TestPluginBase):
-    package = "q2_taxdistill.tests"
+    package = "q2_taxdistill"
 
     def test_examples(self):
         self.execute_examples()
+
+
+def test_each_action_has_examples_that_run_only_that_action():
+    """q2galaxy turns each example into one Galaxy test of one tool: an example that ran
+    other actions first would name their outputs and inputs there."""
+    from qiime2.sdk.usage import DiagnosticUsage
+
+    class Recorder(DiagnosticUsage):
+        def action(self, action, inputs, outputs):
+            self.called.append(action.action_id)
+            return super().action(action, inputs, outputs)
+
+    plugin = qiime2.sdk.PluginManager().plugins["taxdistill"]
+    for action_id, action in plugin.actions.items():
+        assert action.examples, f"{action_id} has no usage example"
+        for name, example in action.examples.items():
+            use = Recorder()
+            use.called = []
+            example(use)
+            assert use.called == [action_id], (name, use.called)
 
 
 def _qiime():

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 QIIME = Path(sys.executable).parent / "qiime"
 
 
@@ -30,10 +30,22 @@ def test_readme_tutorial_runs(tmp_path):
                           env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     out = tmp_path / "out"
-    for name in ("soft.qza", "student.qza", "corrected.qza", "soft.qzv", "evaluation.qzv"):
+    for name in ("soft.qza", "student.qza", "corrected.qza", "soft.qzv", "evaluation.qzv",
+                 "taxa-barplot.qzv", "genus-table.qza", "genus-table/feature-table.biom",
+                 "kraken2-taxonomy.qza"):
         assert (out / name).stat().st_size > 0, name
     corrected = (out / "corrected" / "taxonomy.tsv").read_text().splitlines()
     contigs = sum(1 for line in open(ROOT / "q2_taxdistill/data/example/contigs.fna")
                   if line.startswith(">"))
     assert corrected[0].split("\t")[:3] == ["Feature ID", "Taxon", "Confidence"]
     assert len(corrected) - 1 == contigs
+
+    import pandas as pd
+    import qiime2
+    genus = qiime2.Artifact.load(str(out / "genus-table.qza")).view(pd.DataFrame)
+    counts = pd.read_csv(ROOT / "q2_taxdistill/data/example/counts.tsv", sep="\t", index_col=0)
+    assert genus.to_numpy().sum() == counts.to_numpy().sum()  # every read lands in a genus row
+    assert len(genus.columns) < len(counts)
+    kraken2 = qiime2.Artifact.load(str(out / "kraken2-taxonomy.qza"))
+    assert str(kraken2.type) == "FeatureData[Taxonomy]"
+    assert len(kraken2.view(pd.DataFrame)) == contigs

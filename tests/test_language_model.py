@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -58,6 +59,9 @@ def build_tiny_model(directory):
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
+    """Skips the tests that need it where the [teacher] extra is not installed."""
+    pytest.importorskip("transformers")
+    pytest.importorskip("tokenizers")
     return build_tiny_model(tmp_path_factory.mktemp("tiny-genomeocean"))
 
 
@@ -286,8 +290,9 @@ def test_two_process_gloo_matches_single_process(embedder, model_dir, tmp_path):
     # Spawn from a fresh interpreter: the pytest process (QIIME 2, torch thread pools loaded
     # by earlier tests) is a poor parent for gloo workers.
     (tmp_path / "seqs.json").write_text(json.dumps(seqs))
-    code = ("import json, sys, torch.multiprocessing as mp;"
-            "from q2_taxdistill.tests.test_language_model import _distributed_worker;"
+    root = str(Path(__file__).resolve().parents[1])  # the repository, where tests/ lives
+    code = (f"import json, sys, torch.multiprocessing as mp; sys.path.insert(0, {root!r});"
+            "from tests.test_language_model import _distributed_worker;"
             f"seqs = json.load(open({str(tmp_path / 'seqs.json')!r}));"
             f"mp.spawn(_distributed_worker, args=(2, {port}, {str(model_dir)!r}, seqs, "
             f"{str(tmp_path)!r}), nprocs=2)")
