@@ -234,6 +234,8 @@ def _too_small(student, scored, taxonomy, confidence, n_neighbours):
     taxa = taxonomy["Taxon"].set_axis(taxonomy.index.astype(str), axis=0).reindex(scored.ids)
     labelled = [l for l in parse_taxonomy(taxa.where(taxa.notna(), "Unassigned"))
                 if any(n is not None for n in l)]
+    if not labelled:
+        return None
     k = min(n_neighbours, len(scored) - 1)
     need = min_taxon_contigs(confidence, k)
     for r in range(N_RANKS):

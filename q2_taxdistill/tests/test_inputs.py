@@ -34,9 +34,11 @@ def _correct_per_rank(taxonomy, truth):
 
 @pytest.fixture(scope="module")
 def student(example):
+    """A quickly trained student: these tests check what is kept, not how well it learns."""
     soft = workflow.teach(example["contigs"], example["taxonomy"])
     return workflow.distill(example["contigs"], example["taxonomy"], soft.to_frame(),
-                            example["counts"], config=FAST)
+                            example["counts"],
+                            config=StudentConfig(n_folds=2, max_epochs=2, patience=1))
 
 
 def test_an_all_n_contig_keeps_its_input_label_and_confidence(example, student):
@@ -122,6 +124,18 @@ def test_small_inputs_keep_every_input_label(example, student, n):
         corrected = workflow.correct(trained, contigs, counts, taxonomy)
     assert (_correct_per_rank(corrected, truth) >= _correct_per_rank(taxonomy, truth)).all()
     assert (corrected["Taxon"] == taxonomy["Taxon"].map(workflow._normalised)).all()
+
+
+def test_an_untrained_student_needs_the_input_taxonomy(example, student):
+    contigs, taxonomy, _, _ = _subset(example, 5)
+    with pytest.warns(TaxDistillWarning):
+        soft = workflow.teach(contigs, taxonomy)
+        untrained = workflow.distill(contigs, taxonomy, soft.to_frame())
+    with pytest.raises(InputError, match="not trained.*give the input taxonomy"):
+        workflow.correct(untrained, contigs)
+    unlabelled = pd.DataFrame({"Taxon": ["Unassigned"] * 5}, index=contigs.ids)
+    # no input label at all: nothing to compare the neighbourhood with, nothing kept
+    assert workflow._too_small(student, contigs, unlabelled, 0.7, 50) is None
 
 
 def test_refine_taxonomy_on_one_contig_returns_its_input_label(example):
