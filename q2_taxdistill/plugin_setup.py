@@ -123,13 +123,17 @@ _PARAMS = {
     "temperature": "Distillation temperature applied to teacher and student distributions.",
     "n_folds": "Cross-fitting folds: each contig is predicted by a network that never saw its "
                "own label. On the development benchmark 5 folds gave species precision 0.973 "
-               "against 0.967 with 3 (same recall); 3 trains about a quarter faster.",
+               "against 0.967 with 3 (same recall); 3 trains about a quarter faster. With "
+               "fewer than 2 labelled contigs per fold no network is trained and correcting "
+               "with the student keeps every input label.",
     "max_epochs": "Maximum training epochs per fold (early stopping on a held-out split).",
     "patience": "Epochs without validation improvement before a fold stops.",
     "hidden": "Width of the student's hidden layers.",
     "confidence": "Cut each lineage at the deepest rank whose calibrated probability is at "
                   "least this value. 0.7 was best on the development benchmark for both "
-                  "MMseqs2 label sets.",
+                  "MMseqs2 label sets. A taxon then needs confidence x (n_neighbours + 1) "
+                  "contigs to be named through the neighbourhood mean; when most input labels "
+                  "are in smaller taxa, every input label is kept.",
     "max_species_conflict": (
         "Withdraw a corrected species name (the lineage then stops at genus) when more than "
         "this share of the species-level input labels in the contig's genome neighbourhood "
