@@ -136,7 +136,7 @@ def embed(contigs, teacher="composition", min_length=DEFAULT_MIN_LENGTH, device=
 
 def teach(contigs, taxonomy, teacher="composition", embeddings=None, n_neighbours=50,
           min_support=1.0, min_length=DEFAULT_MIN_LENGTH, seed=0):
-    """Cross-fitted soft labels for every contig at least `min_length` long."""
+    """Cross-fitted soft labels for every scored contig (see `_usable`)."""
     release_large_blocks()
     every = contigs.ids
     contigs = _usable(contigs, min_length)
