@@ -124,8 +124,6 @@ class SoftLabelsFormat(model.TextFileFormat):
                         f"line {lineno}: confidence {conf_text} of feature {fid!r} at rank "
                         f"{rank!r} differs from {group[1]:.6g} on its other rows")
                 n_rows += 1
-        if n_rows == 0:
-            raise ValidationError("no soft-label rows after the header")
 
 
 SoftLabelsDirectoryFormat = model.SingleFileDirectoryFormat(

@@ -220,6 +220,25 @@ def evaluate_taxonomy(output_dir: str, predictions: pd.DataFrame, truth: pd.Data
                        output_dir, context=context)
 
 
+def _input_accounting(top, taxa):
+    """What the soft labels cover of the input taxonomy, so that nothing left out is silent:
+    labelled contigs without soft labels (not scored, or not among the contigs) and
+    contigs with soft labels but no input label."""
+    soft_ids = pd.Index(top["feature-id"].unique())
+    named = taxa.map(lambda t: isinstance(t, str) and any(
+        e is not None for e in lineage_elements(t)))
+    labelled = taxa.index[named.to_numpy(dtype=bool)]
+    rows = [
+        ("contigs with soft labels", len(soft_ids)),
+        ("input taxonomy entries", len(taxa)),
+        ("labelled input contigs without soft labels (not scored: shorter than min_length, "
+         "too few A/C/G/T bases, or not among the contigs)", len(labelled.difference(soft_ids))),
+        ("contigs with soft labels but no input label (unassigned or not in the taxonomy)",
+         len(soft_ids.difference(labelled))),
+    ]
+    return pd.DataFrame(rows, columns=["what", "contigs"])
+
+
 def _teacher_top(soft_labels):
     """The teacher's most probable taxon per (contig, rank) with its probability and confidence."""
     required = ["feature-id", "rank", "taxon", "probability", "confidence"]
@@ -278,11 +297,14 @@ def summarize_soft_labels(output_dir: str, soft_labels: pd.DataFrame,
     """What the teacher believes, how sure it is, and where it contradicts the input labels."""
     top = _teacher_top(soft_labels)
     if top.empty:
-        raise ValueError("the soft labels hold no rows")
+        raise ValueError("the soft labels hold no rows: the teacher had no other contig to "
+                         "vote (a single scored contig), so there is nothing to summarise")
     taxa = _taxon_column(taxonomy, "the taxonomy")
     shared = pd.Index(top["feature-id"].unique()).intersection(taxa.index)
     if len(shared) == 0:
         raise ValueError("the soft labels and the taxonomy share no feature IDs")
+    inputs = _input_accounting(top, taxa)
+    inputs.to_csv(os.path.join(output_dir, "inputs.tsv"), sep="\t", index=False)
     input_elements = {}
     for value in taxa.unique():
         input_elements[value] = lineage_elements(value)
@@ -338,6 +360,7 @@ def summarize_soft_labels(output_dir: str, soft_labels: pd.DataFrame,
         "n_shared": len(shared),
         "n_input": len(taxa),
         "per_rank": _html_table(per_rank, "per-rank"),
+        "inputs": _html_table(inputs, "inputs"),
         "changes": _html_table(changes.head(30), "changes"),
         "n_changes": len(changes),
         "confidence_plot": _confidence_plot(top, output_dir),

@@ -43,9 +43,13 @@ def test_soft_labels_valid(tmp_path):
     _validate_both(_fmt(SoftLabelsFormat, tmp_path / "s.tsv", GOOD_SOFT))
 
 
+def test_soft_labels_without_rows_are_valid(tmp_path):
+    """A teacher with no neighbour to vote (a single contig) has no soft labels to give."""
+    _validate_both(_fmt(SoftLabelsFormat, tmp_path / "s.tsv", HEADER))
+
+
 @pytest.mark.parametrize("text, message", [
     ("feature-id\trank\ttaxon\tprobability\n", "line 1: the header"),
-    (HEADER, "no soft-label rows"),
     (HEADER + f"c1\tdomain\t{BAC}\t0.5\n", "line 2: expected 5"),
     (HEADER + f"\tdomain\t{BAC}\t0.5\t0.5\n", "line 2: empty feature-id"),
     (HEADER + f"c1\tkingdom\t{BAC}\t0.5\t0.5\n", "line 2: rank 'kingdom'"),

@@ -6,7 +6,8 @@ import pytest
 
 from q2_taxdistill.engine.errors import InputError
 from q2_taxdistill.engine.taxonomy import (
-    PREFIXES, RANKS, TaxonomyTree, format_lineage, parse_lineage, parse_taxonomy, truncate,
+    PREFIXES, RANKS, TaxonomyTree, format_lineage, parse_lineage, parse_taxonomy, skips_ranks,
+    truncate,
 )
 
 ECOLI = ("Bacteria", "Proteobacteria", "Gammaproteobacteria", "Enterobacterales",
@@ -78,7 +79,6 @@ def test_q2_annotate_containing_fillers():
 def test_prefixes_place_names_by_rank():
     assert parse_lineage("d__Bacteria; p__Firmicutes; g__Bacillus") == (
         "Bacteria", "Firmicutes", None, None, None, "Bacillus", None)
-    assert parse_lineage("g__Bacillus_A; d__Bacteria")[0] == "Bacteria"
     # case is kept, names are not altered beyond stripping
     parsed = parse_lineage("d__ bacteria ; s__Escherichia Coli")
     assert parsed[::6] == ("bacteria", "Escherichia Coli")
@@ -90,6 +90,9 @@ def test_prefixes_place_names_by_rank():
     ("d__Bacteria; p__Firmicutes; p__Proteobacteria", "two different names"),
     ("d__Bacteria; Firmicutes", "mixes rank-prefixed and plain"),
     ("x__Bacteria", "unknown rank prefix"),
+    ("g__Bacillus_A; d__Bacteria", "out of order: 'd__' comes after 'g__'"),
+    ("d__Bacteria; p__Firmicutes; d__Bacteria", "out of order"),
+    ("d__Bacteria; p__Firmicutes; k__Bacteria", "out of order: 'k__' comes after 'p__'"),
     ("A;B;C;D;E;F;G;H", "8 unprefixed ranks"),
     (42, "must be text"),
     (["d__Bacteria"], "must be text"),
@@ -194,3 +197,25 @@ def test_empty_tree_and_encode():
     tree = TaxonomyTree.from_lineages([(None,) * 7])
     assert [tree.n_classes(r) for r in range(7)] == [0] * 7
     assert tree.encode([]).shape == (0, 7)
+
+
+def test_empty_elements_are_no_rank_and_plain_positions_are_kept():
+    assert parse_lineage("d__Bacteria;;;g__Bacillus") == (
+        "Bacteria", None, None, None, None, "Bacillus", None)
+    # plain: position = rank, so an empty element must not shift the deeper names
+    assert parse_lineage("Bacteria;;Bacilli;") == (
+        "Bacteria", None, "Bacilli", None, None, None, None)
+
+
+def test_skips_ranks_finds_names_below_unnamed_ranks():
+    assert skips_ranks(parse_lineage("d__Bacteria;;;g__Bacillus"))
+    assert skips_ranks(parse_lineage("d__Bacteria; o__; g__Bacillus"))
+    assert not skips_ranks(parse_lineage("d__Bacteria; p__Firmicutes; c__; o__"))
+    assert not skips_ranks(parse_lineage("Unassigned"))
+
+
+def test_parse_taxonomy_names_the_first_out_of_order_lineage():
+    series = pd.Series(["d__Bacteria; p__Firmicutes", "g__X; d__Bacteria", "g__Y; p__Z"],
+                       index=["ok", "bad1", "bad2"])
+    with pytest.raises(InputError, match=r"2 taxonomy entries.*'bad1', 'bad2'.*g__X; d__Bacteria"):
+        parse_taxonomy(series)

@@ -117,6 +117,17 @@ def test_summarize_soft_labels(tmp_path, noisy):
         "Escherichia coli", "Bacillus subtilis"]
 
 
+def test_summarize_soft_labels_counts_what_the_soft_labels_leave_out(tmp_path, noisy):
+    soft = _soft_labels()
+    soft = soft[soft["feature-id"] != "c3"]
+    summarize_soft_labels(str(tmp_path), soft, noisy)
+    inputs = pd.read_csv(tmp_path / "inputs.tsv", sep="\t").set_index("what")["contigs"]
+    assert inputs.filter(like="without soft labels").tolist() == [1]
+    # c2 is unassigned in the input
+    assert inputs.filter(like="but no input label").tolist() == [1]
+    assert "What the soft labels cover" in (tmp_path / "index.html").read_text()
+
+
 def test_summarize_soft_labels_needs_shared_ids(tmp_path, noisy):
     soft = _soft_labels().assign(**{"feature-id": "other"}).drop_duplicates(
         ["feature-id", "rank", "taxon"])

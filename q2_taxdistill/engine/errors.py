@@ -13,6 +13,10 @@ class ModelLoadError(TaxDistillError):
     """A teacher or student model cannot be found or loaded."""
 
 
+class TaxDistillWarning(UserWarning):
+    """Part of the input was ignored or kept as it came: the run goes on, the user is told."""
+
+
 def preview(ids, limit=5):
     """Render the first few offending IDs for an error message: 'a, b, c (and 12 more)'."""
     ids = list(ids)

@@ -1,11 +1,16 @@
 """Progress reporting for long work: silent unless a reporter is installed.
 
 The engine calls `report(stage, done, total)`; the QIIME 2 layer installs a reporter that
-prints to stderr (what a q2cli user sees), tests leave it silent.
+prints to stderr (what a q2cli user sees), tests leave it silent. `notice` is for what a
+user must know about the result (inputs ignored, labels kept as they came): it is reported
+and also raised as a `TaxDistillWarning`, which Python and the Artifact API show by default.
 """
 import sys
 import time
+import warnings
 from contextlib import contextmanager
+
+from .errors import TaxDistillWarning
 
 _reporter = None
 
@@ -13,6 +18,12 @@ _reporter = None
 def report(stage, done=None, total=None, message=None):
     if _reporter is not None:
         _reporter(stage, done, total, message)
+
+
+def notice(stage, message):
+    """Something about the inputs or the result the user must be told, even when quiet."""
+    report(stage, message=message)
+    warnings.warn(f"{stage}: {message}", TaxDistillWarning, stacklevel=2)
 
 
 def stderr_reporter(stream=None, min_interval=2.0):

@@ -74,6 +74,11 @@ def clean_sequence(seq: str) -> str:
     return seq.encode("ascii", "replace").translate(_CLEAN_TABLE).decode("ascii")
 
 
+def _count_acgt(seq: str) -> int:
+    """A, C, G, T in an uppercased sequence (everything else becomes N when cleaned)."""
+    return sum(seq.count(base) for base in "ACGT")
+
+
 def _first_duplicates(ids: Iterable[str]) -> List[str]:
     seen = set()
     dups: List[str] = []
@@ -103,6 +108,7 @@ class Contigs:
         if len(ids) != len(seqs):
             raise InputError(f"{source}: {len(ids)} contig IDs but {len(seqs)} sequences.")
         self._init(ids, np.fromiter((len(s) for s in seqs), np.int64, count=len(seqs)), source)
+        self._acgt = np.fromiter((len(s) - s.count("N") for s in seqs), np.int64, count=len(seqs))
         self._sequences: Optional[List[str]] = seqs
         self._path: Optional[str] = None
         self._keep: Optional[np.ndarray] = None
@@ -140,17 +146,21 @@ class Contigs:
             return cls.from_pairs(read_fasta(path), source=path)
         ids: List[str] = []
         lengths: List[int] = []
+        acgt: List[int] = []
         for record_id, seq in read_fasta(path):
             ids.append(record_id)
             lengths.append(len(seq))
-        return cls._streamed(ids, np.asarray(lengths, dtype=np.int64), path, keep=None)
+            acgt.append(_count_acgt(seq))
+        return cls._streamed(ids, np.asarray(lengths, dtype=np.int64), path, keep=None,
+                             acgt=np.asarray(acgt, dtype=np.int64))
 
     @classmethod
-    def _streamed(cls, ids, lengths, path, keep) -> "Contigs":
+    def _streamed(cls, ids, lengths, path, keep, acgt) -> "Contigs":
         """Contigs whose sequences stay in `path`; `keep` marks the file's records in the set
         (None: all of them)."""
         contigs = cls.__new__(cls)
         contigs._init(ids, lengths, path)
+        contigs._acgt = acgt
         contigs._sequences = None
         contigs._path = path
         contigs._keep = keep
@@ -201,6 +211,11 @@ class Contigs:
         """Sequence lengths (bp) as int64, in contig order."""
         return self._lengths.copy()
 
+    @property
+    def acgt_lengths(self) -> np.ndarray:
+        """Unambiguous bases (A, C, G, T) per contig: what k-mers and models can read."""
+        return self._acgt.copy()
+
     def lengths_series(self) -> pd.Series:
         """Lengths indexed by contig ID (the form `abundance.depth_from_counts` takes)."""
         return pd.Series(self.lengths, index=pd.Index(self.ids, name="contig"), name="length")
@@ -238,4 +253,4 @@ class Contigs:
             full[np.flatnonzero(self._keep)] = keep
             keep = full
         return Contigs._streamed([self.ids[p] for p in positions], self._lengths[positions],
-                                 self._path, keep)
+                                 self._path, keep, self._acgt[positions])

@@ -188,7 +188,8 @@ def _fit_temperature(logits, hard):
 class Student:
     """A fold ensemble of `StudentNetwork`s with the taxonomy and feature spec they speak."""
 
-    def __init__(self, tree, spec, config, networks, fold_of, temperatures, history=None):
+    def __init__(self, tree, spec, config, networks, fold_of, temperatures, history=None,
+                 untrained=None):
         self.tree = tree
         self.spec = spec
         self.config = config
@@ -196,6 +197,14 @@ class Student:
         self.fold_of = fold_of
         self.temperatures = temperatures
         self.history = history or []
+        # Why no network was trained (too little data); such a student keeps input labels.
+        self.untrained = untrained
+
+    @classmethod
+    def without_training(cls, tree, spec, config, reason):
+        """A student that learnt nothing because the input was too small (`reason`):
+        correcting with it keeps every input label."""
+        return cls(tree, spec, config, [], {}, [1.0] * N_RANKS, untrained=str(reason))
 
     @property
     def n_classes(self):
@@ -314,7 +323,8 @@ class Student:
             "features": asdict(self.spec),
             "calibration": {"temperatures": dict(zip(RANKS, self.temperatures))},
             "training": {"parameters": asdict(self.config), "history": self.history,
-                         "contigs": ids, "folds": [self.fold_of[c] for c in ids]},
+                         "contigs": ids, "folds": [self.fold_of[c] for c in ids],
+                         "untrained": self.untrained},
             "versions": _versions(),
         }
         (path / CONFIG_FILE).write_text(json.dumps(config, indent=1))
@@ -346,7 +356,8 @@ class Student:
         training = config["training"]
         fold_of = dict(zip(training["contigs"], training["folds"]))
         temperatures = [config["calibration"]["temperatures"][r] for r in RANKS]
-        return cls(tree, spec, params, networks, fold_of, temperatures, training.get("history"))
+        return cls(tree, spec, params, networks, fold_of, temperatures, training.get("history"),
+                   untrained=training.get("untrained"))
 
 
 def _versions():

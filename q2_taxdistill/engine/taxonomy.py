@@ -15,7 +15,13 @@ Formats `parse_lineage` accepts (ranks split on ';', or on '|' when there is no 
 
 Leading `root` / `cellular organisms` elements (and `r__` elements) are dropped. Prefixed
 elements are placed by their prefix, so a rank missing from the string stays None and deeper
-ranks keep their position.
+ranks keep their position; empty elements (`d__Bacteria;;g__X`) are no rank. In a plain
+lineage an empty element keeps its position (`Bacteria;;Bacilli` names domain and class).
+
+Validation: prefixed ranks must run from domain to species (`g__X; d__Bacteria` is an
+error), prefixes must be known. A name below an unnamed rank (`d__Bacteria; o__; g__X`: NCBI
+genera without a family, unpropagated SILVA, q2-annotate's `containing` fillers) is valid
+and kept as given; `skips_ranks` finds such lineages so that a run can say how many it read.
 """
 
 import math
@@ -38,6 +44,8 @@ _RANK_OF_LETTER = {"d": 0, "p": 1, "c": 2, "o": 3, "f": 4, "g": 5, "s": 6}
 # Prefixes of elements that are not one of our seven ranks and are dropped: root, MMseqs2
 # "no rank", strain/subspecies (Kraken2 S1/S2, q2-annotate ssp__, MetaPhlAn t__) and
 # Kraken2 intermediate ranks such as G1 or P2.
+# Where each kept prefix sits from domain to species (kingdom between domain and phylum).
+_ORDER = {**{letter: float(rank) for letter, rank in _RANK_OF_LETTER.items()}, "k": 0.5}
 _DROPPED_PREFIX = re.compile(r"^(?:r|-|t|ssp|[dkpcofgs]\d+)$")
 _PREFIXED = re.compile(r"^(ssp|[a-z]\d*|-)__?(.*)$", re.DOTALL)
 _PLACEHOLDERS = frozenset({
@@ -78,15 +86,21 @@ def parse_lineage(text) -> Lineage:
         return UNASSIGNED
     if not isinstance(text, str):
         raise InputError(f"a lineage must be text, got {type(text).__name__} {text!r}.")
-    elements = [e for e in _split(text) if e]
+    # Empty elements keep their position in a plain lineage (position = rank); trailing
+    # ones (a final ';') carry nothing.
+    elements = _split(text)
+    while elements and not elements[-1]:
+        elements.pop()
     while elements and elements[0].lower() in _LEADING_DROPPED:
         elements.pop(0)
-    if not elements:
+    if not any(elements):
         return UNASSIGNED
     matches = [_PREFIXED.match(e) for e in elements]
-    n_prefixed = sum(m is not None for m in matches)
-    if n_prefixed == 0:
+    if all(m is None for m in matches):
         return _parse_plain(text, elements)
+    # A prefixed lineage places names by prefix: empty elements stand for no rank.
+    elements, matches = zip(*[(e, m) for e, m in zip(elements, matches) if e])
+    n_prefixed = sum(m is not None for m in matches)
     if n_prefixed != len(elements):
         plain = [e for e, m in zip(elements, matches) if m is None]
         raise InputError(
@@ -110,14 +124,22 @@ def _parse_prefixed(text: str, pairs: List[Tuple[str, str]]) -> Lineage:
     names: List[Optional[str]] = [None] * N_RANKS
     kingdom: Optional[str] = None
     has_domain = False
+    previous: Optional[str] = None
     for prefix, raw in pairs:
         if _DROPPED_PREFIX.match(prefix):
             continue
+        if prefix != "k" and prefix not in _RANK_OF_LETTER:
+            raise InputError(
+                f"lineage {text!r} has an unknown rank prefix {prefix + '__'!r} (known: "
+                f"{', '.join(p for p in PREFIXES)}, k__ and the dropped r__, t__, ssp__, -_).")
+        if previous is not None and _ORDER[prefix] < _ORDER[previous]:
+            raise InputError(
+                f"lineage {text!r} has its ranks out of order: {prefix + '__'!r} comes after "
+                f"{previous + '__'!r}; ranks must run from domain to species.")
+        previous = prefix
         if prefix == "k":
             kingdom = _merge(text, prefix, kingdom, _clean_name(raw))
             continue
-        if prefix not in _RANK_OF_LETTER:
-            raise InputError(f"lineage {text!r} has an unknown rank prefix {prefix + '__'!r}.")
         if prefix == "d":
             has_domain = True
         rank = _RANK_OF_LETTER[prefix]
@@ -134,6 +156,13 @@ def _merge(text: str, prefix: str, old: Optional[str], new: Optional[str]) -> Op
             f"{prefix + '__'!r}: {old!r} and {new!r}."
         )
     return old if new is None else new
+
+
+def skips_ranks(lineage: Sequence[Optional[str]]) -> bool:
+    """True when a rank without a name lies above the deepest named rank."""
+    names = list(lineage)
+    deepest = max((r for r, n in enumerate(names) if n is not None), default=-1)
+    return deepest > 0 and any(n is None for n in names[:deepest])
 
 
 def format_lineage(names: Sequence[Optional[str]]) -> str:

@@ -6,8 +6,12 @@
 - a language model (GenomeOcean or any Hugging Face causal DNA LM), loaded from a local
   directory or the local Hugging Face cache; see `language_model`.
 """
+import difflib
+import os
+
 import numpy as np
 
+from .errors import ModelLoadError
 from .kmers import kmer_spectra
 from .progress import report
 
@@ -58,4 +62,8 @@ def load_teacher(spec, device=None, token_budget=None):
     """`composition`, or a local model directory / Hugging Face id present in the local cache."""
     if str(spec).strip().lower() == COMPOSITION:
         return CompositionTeacher()
+    if not os.path.exists(str(spec)) and difflib.get_close_matches(
+            str(spec).strip().lower(), [COMPOSITION], n=1, cutoff=0.75):
+        raise ModelLoadError(f"teacher {spec!r} is neither a model directory nor a known "
+                             f"teacher; did you mean {COMPOSITION!r}?")
     return LanguageModelTeacher(spec, device=device, token_budget=token_budget)

@@ -4,18 +4,22 @@ The QIIME 2 actions are thin wrappers around these; a GPU machine without QIIME 
 them directly. Inputs: `Contigs`, a taxonomy table (index = feature ID, column `Taxon`,
 optional `Confidence`), read counts as a contigs x samples table.
 """
+import math
+from collections import Counter
+
 import numpy as np
 import pandas as pd
 
 from .abundance import depth_from_counts
-from .correction import decide, decode, label_evidence, neighbourhood, smooth
+from .correction import KEEP, decide, decode, label_evidence, neighbourhood, smooth
 from .errors import InputError, preview
 from .labels import encode_labels
 from .memory import release_large_blocks
-from .progress import report
+from .progress import notice, report
 from .soft_labels import SoftLabels, fit_soft_labels
 from .student import FeatureSpec, Student, StudentConfig
-from .taxonomy import TaxonomyTree, format_lineage, parse_lineage, parse_taxonomy
+from .taxonomy import (
+    N_RANKS, RANKS, TaxonomyTree, format_lineage, parse_lineage, parse_taxonomy, skips_ranks)
 from .teacher import load_teacher
 
 DEFAULT_MIN_LENGTH = 1000
@@ -27,20 +31,47 @@ def _normalised(taxon):
 
 
 def _usable(contigs, min_length):
-    """Contigs long enough to score; the rest are reported and keep their input label."""
-    lengths = contigs.lengths
-    short = [c for c, n in zip(contigs.ids, lengths) if n < min_length]
-    if short:
-        report("input", message=f"{len(short)} contig(s) shorter than {min_length} bp are "
-                                f"not scored and keep their input label: {preview(short)}")
-    usable = [c for c, n in zip(contigs.ids, lengths) if n >= min_length]
-    if not usable:
-        raise InputError(f"no contig is at least {min_length} bp long; lower min_length.")
-    return contigs.subset(usable) if short else contigs
+    """Contigs with enough sequence to judge: at least `min_length` unambiguous bases (A, C,
+    G, T; k-mers and models read nothing else). The rest are not scored and keep their
+    input label and confidence; the run says how many and why."""
+    ids = np.asarray(contigs.ids, dtype=object)
+    short = contigs.lengths < min_length
+    thin = ~short & (contigs.acgt_lengths < min_length)
+    if short.any():
+        notice("input", f"{short.sum()} contig(s) shorter than {min_length} bp are not scored "
+                        f"and keep their input label: {preview(ids[short])}")
+    if thin.any():
+        notice("input", f"{thin.sum()} contig(s) have fewer than {min_length} unambiguous bases "
+                        f"(A, C, G, T; the rest is N or other IUPAC codes) and are not scored: "
+                        f"they keep their input label: {preview(ids[thin])}")
+    usable = ~(short | thin)
+    if not usable.any():
+        raise InputError(f"no contig has at least {min_length} unambiguous bases (A, C, G, T): "
+                         f"nothing can be scored; lower min_length.")
+    return contigs.subset(ids[usable].tolist()) if not usable.all() else contigs
 
 
-def _labels(contigs, taxonomy):
-    """Input lineages (7-tuples) and support aligned to `contigs`; counts what does not match."""
+def _id_style(ids, limit=3):
+    return ", ".join(repr(str(i)) for i in list(ids)[:limit])
+
+
+def _confidence(present):
+    """The Confidence column as numbers (NaN where empty: unassigned); text is an error."""
+    column = present["Confidence"]
+    values = pd.to_numeric(column, errors="coerce")
+    text = column.astype(str).str.strip()
+    empty = column.isna() | text.isin(["", "nan", "NaN"])
+    bad = values.isna() & ~empty
+    if bad.any():
+        rows = [f"{i}: {v!r}" for i, v in column[bad].items()]
+        raise InputError(f"taxonomy Confidence must be a number in [0, 1] or empty; "
+                         f"{bad.sum()} row(s) hold text: {preview(rows)}.")
+    return values.to_numpy(np.float64)
+
+
+def _labels(contigs, taxonomy, every=None):
+    """Input lineages (7-tuples) and support aligned to `contigs`; counts what does not match.
+    `every`: all input contig IDs (`contigs` may be the scored subset of them)."""
     if "Taxon" not in taxonomy.columns:
         raise InputError("the taxonomy table has no 'Taxon' column.")
     index = taxonomy.index.astype(str)
@@ -48,20 +79,32 @@ def _labels(contigs, taxonomy):
         raise InputError(f"the taxonomy has duplicated feature IDs: "
                          f"{preview(pd.unique(index[index.duplicated()]))}.")
     taxonomy = taxonomy.set_axis(index, axis=0)
-    extra = index[~index.isin(contigs.ids)]
+    every = list(contigs.ids) if every is None else list(every)
+    extra = index[~index.isin(every)]
+    if len(index) and len(extra) == len(index):
+        raise InputError(
+            f"the contigs and the taxonomy have no feature IDs in common: contig IDs look like "
+            f"{_id_style(every)}, taxonomy IDs like {_id_style(index)}. Label the contigs "
+            f"that were searched (the same IDs in both).")
     if len(extra):
-        report("input", message=f"{len(extra)} taxonomy ID(s) are not among the contigs and are "
-                                f"ignored: {preview(extra)}")
+        notice("input", f"{len(extra)} taxonomy ID(s) are not among the contigs and are "
+                        f"ignored: {preview(extra)}")
     unlabelled = [c for c in contigs.ids if c not in taxonomy.index]
     if unlabelled:
-        report("input", message=f"{len(unlabelled)} contig(s) have no input label and are "
-                                f"treated as unlabelled: {preview(unlabelled)}")
+        notice("input", f"{len(unlabelled)} contig(s) have no input label and are treated "
+                        f"as unlabelled: {preview(unlabelled)}")
     present = taxonomy.reindex(contigs.ids)
     taxa = present["Taxon"].where(present["Taxon"].notna(), "Unassigned")
     lineages = list(parse_taxonomy(taxa))
+    skipping = [f"{c}: {t!r}" for c, t, lineage in zip(contigs.ids, taxa, lineages)
+                if skips_ranks(lineage)]
+    if skipping:
+        notice("input", f"{len(skipping)} label(s) name a rank below an unnamed one and are "
+                        f"kept as given (their taxa have no name at the skipped ranks): "
+                        f"{preview(skipping, limit=3)}")
     support = np.full(len(contigs), np.nan)
     if "Confidence" in present.columns:
-        support = pd.to_numeric(present["Confidence"], errors="coerce").to_numpy(np.float64)
+        support = _confidence(present)
         bad = np.isfinite(support) & ((support < 0) | (support > 1))
         if bad.any():
             raise InputError(f"taxonomy Confidence values must lie in [0, 1]; contig(s) "
@@ -74,8 +117,8 @@ def _depth(contigs, counts):
         return None, None
     abundance = depth_from_counts(counts, contigs.lengths_series())
     if abundance.dropped:
-        report("input", message=f"{len(abundance.dropped)} contig(s) in the read counts are "
-                                f"not scored and are ignored: {preview(abundance.dropped)}")
+        notice("input", f"{len(abundance.dropped)} contig(s) in the read counts are not "
+                        f"scored and are ignored: {preview(abundance.dropped)}")
     return abundance.depth.to_numpy(), abundance.samples
 
 
@@ -93,14 +136,29 @@ def embed(contigs, teacher="composition", min_length=DEFAULT_MIN_LENGTH, device=
 
 def teach(contigs, taxonomy, teacher="composition", embeddings=None, n_neighbours=50,
           min_support=1.0, min_length=DEFAULT_MIN_LENGTH, seed=0):
-    """Cross-fitted soft labels for every contig at least `min_length` long."""
+    """Cross-fitted soft labels for every scored contig (see `_usable`)."""
     release_large_blocks()
+    every = contigs.ids
     contigs = _usable(contigs, min_length)
-    lineages, support = _labels(contigs, taxonomy)
+    lineages, support = _labels(contigs, taxonomy, every)
     tree = TaxonomyTree.from_lineages(lineages)
     labels = encode_labels(tree, lineages, support, min_support)
-    if not (labels.codes >= 0).any():
-        raise InputError("no contig has an input label: there is nothing to learn from.")
+    n_labelled = int((labels.codes >= 0).any(1).sum())
+    if n_labelled == 0:
+        raise InputError("no contig has an input label (among those scored): there is "
+                         "nothing to learn from.")
+    if len(contigs) < 2:
+        notice("teacher", "a single scored contig has no other contig to vote for it: the soft "
+                          "labels are empty (a student cannot be trained; correction keeps the "
+                          "input label)")
+        return SoftLabels(list(contigs.ids), tree,
+                          [np.zeros((len(contigs), tree.n_classes(r)), np.float32)
+                           for r in range(N_RANKS)], np.zeros((len(contigs), N_RANKS), np.float32))
+    if n_labelled <= n_neighbours:
+        notice("teacher", f"only {n_labelled} labelled contig(s) for n_neighbours={n_neighbours}: "
+                          f"each vote spans all the other labelled contigs, not the contig's "
+                          f"genome; a local vote needs more than n_neighbours labelled contigs "
+                          f"per genome")
     if embeddings is None:
         vectors = load_teacher(teacher).embed(contigs)
     else:
@@ -118,8 +176,9 @@ def distill(contigs, taxonomy, soft_labels, counts=None, min_support=1.0,
             min_length=DEFAULT_MIN_LENGTH, config=None):
     """Train the student on the noisy labels (hard) and the teacher's soft labels."""
     release_large_blocks()
+    every = contigs.ids
     contigs = _usable(contigs, min_length)
-    lineages, support = _labels(contigs, taxonomy)
+    lineages, support = _labels(contigs, taxonomy, every)
     if isinstance(soft_labels, pd.DataFrame):
         soft_frame = soft_labels
     else:
@@ -132,10 +191,81 @@ def distill(contigs, taxonomy, soft_labels, counts=None, min_support=1.0,
     tree = TaxonomyTree.from_lineages(list(lineages) + taxa)
     soft = SoftLabels.from_frame(soft_frame, tree=tree, ids=contigs.ids)
     labels = encode_labels(tree, lineages, support, min_support)
+    config = config or StudentConfig()
+    n_labelled = int((labels.codes >= 0).any(1).sum())
+    if n_labelled < min_student_contigs(config.n_folds):
+        reason = (f"{n_labelled} labelled contig(s) were scored; a student with {config.n_folds} "
+                  f"folds needs at least {min_student_contigs(config.n_folds)} (each fold "
+                  f"trains on the others and stops early on a held-out part of them)")
+        notice("student", f"{reason}: no network is trained and correcting with this student "
+                          f"keeps every input label")
+        return Student.without_training(tree, FeatureSpec(samples=None), config, reason)
     depth, samples = _depth(contigs, counts)
     spec = FeatureSpec(samples=samples)
     raw = spec.raw_features(contigs, depth)
-    return Student.fit(contigs.ids, raw, spec, labels, soft, tree, config or StudentConfig())
+    return Student.fit(contigs.ids, raw, spec, labels, soft, tree, config)
+
+
+def min_student_contigs(n_folds):
+    """Labelled contigs a cross-fitted student needs: two per fold (one to train on, one to
+    stop early on, in every other fold)."""
+    return 2 * n_folds
+
+
+def min_taxon_contigs(n_neighbours):
+    """Contigs one taxon needs for its labels to hold half of a genome neighbourhood (the
+    contig and its `n_neighbours` nearest), the share at which `correction.decide` keeps an
+    input name on the neighbourhood's votes alone."""
+    return max(1, math.ceil(KEEP * (n_neighbours + 1) - 1e-9))
+
+
+def _too_small(student, scored, taxonomy, n_neighbours):
+    """Why correcting `scored` cannot give better labels than the input, or None: an
+    untrained student, or a rank most input labels name where most of those labels are in
+    taxa of fewer than `min_taxon_contigs` scored contigs (their neighbourhoods are mostly
+    other taxa: correcting would cut them)."""
+    if student.untrained is not None:
+        if taxonomy is None:
+            raise InputError(f"this student was not trained ({student.untrained}); give the "
+                             f"input taxonomy so its labels can be kept.")
+        return f"the student was not trained: {student.untrained}"
+    if taxonomy is None or n_neighbours <= 0:
+        return None
+    taxa = taxonomy["Taxon"].set_axis(taxonomy.index.astype(str), axis=0).reindex(scored.ids)
+    labelled = [l for l in parse_taxonomy(taxa.where(taxa.notna(), "Unassigned"))
+                if any(n is not None for n in l)]
+    if not labelled:
+        return None
+    k = min(n_neighbours, len(scored) - 1)
+    need = min_taxon_contigs(k)
+    for r in range(N_RANKS):
+        groups = Counter(l[:r + 1] for l in labelled if l[r] is not None)
+        named = sum(groups.values())
+        if 2 * named < len(labelled):
+            continue
+        # The size s such that half of the labels at this rank are in taxa of >= s contigs.
+        sizes = sorted(groups.values(), reverse=True)
+        typical = sizes[int(np.searchsorted(np.cumsum(sizes), named / 2))]
+        if typical < need:
+            in_large = sum(n for n in sizes if n >= need)
+            fits = max(0, int(math.floor(typical / KEEP + 1e-9)) - 1)
+            return (f"the input is too small: at rank {RANKS[r]}, which most labels name, "
+                    f"{named - in_large} of {named} labels name a taxon with fewer than {need} "
+                    f"scored contigs, the least that holds half of a genome neighbourhood of "
+                    f"{k + 1} contigs (genome_neighbours={k}); add contigs or lower "
+                    f"genome_neighbours (to at most {fits})")
+    return None
+
+
+def _input_labels(ids, taxonomy):
+    """The input labels (normalised) and confidences of `ids`, for contigs kept as they came."""
+    index = taxonomy.index.astype(str)
+    known = taxonomy.set_axis(index, axis=0).reindex(ids)
+    result = pd.DataFrame({"Taxon": known["Taxon"].fillna("Unassigned").map(_normalised),
+                           "Confidence": np.nan}, index=pd.Index(ids, name="Feature ID"))
+    if "Confidence" in known.columns:
+        result["Confidence"] = _confidence(known)
+    return result
 
 
 def _outcomes(inputs, decisions):
@@ -164,6 +294,10 @@ def correct(student, contigs, counts=None, taxonomy=None, confidence=0.7,
     neighbourhood-averaged prediction is cut at the deepest rank reaching `confidence`."""
     release_large_blocks()
     scored = _usable(contigs, min_length)
+    too_small = _too_small(student, scored, taxonomy, n_neighbours)
+    if too_small:
+        notice("correction", f"{too_small}: all {len(contigs)} input labels are kept")
+        return _input_labels(list(contigs.ids), taxonomy)
     if student.spec.samples is not None:
         if counts is None:
             raise InputError(
@@ -193,14 +327,13 @@ def correct(student, contigs, counts=None, taxonomy=None, confidence=0.7,
         unknown = [c for c, lineage, codes in zip(scored.ids, lineages, labels.codes)
                    if any(name is not None and code < 0 for name, code in zip(lineage, codes))]
         if unknown:
-            report("correction", message=f"{len(unknown)} contig(s) have input labels whose "
-                                         f"taxa the student was not trained on; they are "
-                                         f"judged as unlabelled: {preview(unknown)}")
+            notice("correction", f"{len(unknown)} contig(s) have input labels naming taxa the "
+                                 f"student was not trained on; those ranks are judged as "
+                                 f"unlabelled: {preview(unknown)}")
         evidence = label_evidence(labels, probabilities, rows)
         decisions, _ = decide(evidence, student.tree, labels.codes, confidence)
-        outcomes = _outcomes(lineages, decisions)
-        report("correction", message="input labels " + ", ".join(
-            f"{k}: {v}" for k, v in outcomes.items()))
+        notice("correction", "input labels of the scored contigs: " + ", ".join(
+            f"{v} {k}" for k, v in _outcomes(lineages, decisions).items()))
     else:
         report("correction", message="no input taxonomy: lineages come from the student alone")
         decisions = decode(smooth(probabilities, rows), student.tree, confidence)
@@ -210,19 +343,14 @@ def correct(student, contigs, counts=None, taxonomy=None, confidence=0.7,
         index=pd.Index(scored.ids, name="Feature ID"))
     unscored = [c for c in contigs.ids if c not in result.index]
     if unscored:
-        fallback = pd.DataFrame({"Taxon": "Unassigned", "Confidence": np.nan},
-                                index=pd.Index(unscored, name="Feature ID"))
         if taxonomy is not None:
-            known = taxonomy.reindex(unscored)
-            fallback["Taxon"] = known["Taxon"].fillna("Unassigned").map(_normalised)
-            if "Confidence" in known.columns:
-                fallback["Confidence"] = pd.to_numeric(known["Confidence"], errors="coerce")
+            fallback = _input_labels(unscored, taxonomy)
+        else:
+            fallback = pd.DataFrame({"Taxon": "Unassigned", "Confidence": np.nan},
+                                    index=pd.Index(unscored, name="Feature ID"))
         result = pd.concat([result, fallback]).reindex(contigs.ids)
         result.index.name = "Feature ID"
-    changed = None
-    if taxonomy is not None:
-        before = taxonomy["Taxon"].reindex(result.index).fillna("Unassigned")
-        changed = int((before.map(_normalised) != result["Taxon"]).sum())
-    report("correction", message=f"{len(result)} contigs labelled, {len(unscored)} kept their "
-                                 f"input label" + (f", {changed} labels changed" if changed is not None else ""))
+    report("correction", message=f"{len(result)} contigs: {len(result) - len(unscored)} "
+                                 f"judged, {len(unscored)} not scored"
+                                 + (" (input label kept)" if taxonomy is not None else ""))
     return result
