@@ -200,7 +200,7 @@ def test_correct_is_never_worse_than_its_input_on_the_example(example, trained, 
     with reporting(stderr_reporter()):
         corrected = workflow.correct(trained, example["contigs"], example["counts"],
                                      example["taxonomy"])
-    assert "input labels kept:" in capsys.readouterr().err
+    assert "input labels of the scored contigs:" in capsys.readouterr().err
     before = score_taxonomy(example["taxonomy"]["Taxon"], example["truth"]["Taxon"])
     after = score_taxonomy(corrected["Taxon"], example["truth"]["Taxon"])
     for rank in ("phylum", "class", "order", "family", "genus", "species"):

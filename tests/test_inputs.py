@@ -128,11 +128,15 @@ def test_a_small_input_never_loses_correct_labels(example, student):
     assert (_correct_per_rank(corrected, truth) >= _correct_per_rank(taxonomy, truth)).all()
 
 
-def test_taxa_too_small_for_a_genome_neighbourhood_keep_every_input_label(example, student):
+def test_ranks_whose_taxa_cannot_fill_a_genome_neighbourhood_keep_their_input(example, student):
     contigs, taxonomy, counts, truth = _subset(example, 60)
-    with pytest.warns(TaxDistillWarning, match="too small.*input labels are kept"):
+    with pytest.warns(TaxDistillWarning, match="keep their input names from a rank"):
         corrected = workflow.correct(student, contigs, counts, taxonomy)
-    assert (corrected["Taxon"] == taxonomy["Taxon"].map(workflow._normalised)).all()
+    assert (_correct_per_rank(corrected, truth) >= _correct_per_rank(taxonomy, truth)).all()
+    lineages = [workflow.parse_lineage(t) for t in taxonomy["Taxon"]]
+    judged, why = workflow._judged_ranks(lineages, 20)
+    assert (judged < 7).any() and "genome_neighbours" in why
+    assert (workflow._judged_ranks(lineages, 2)[0] >= judged).all()
 
 
 def test_an_untrained_student_needs_the_input_taxonomy(example, student):
@@ -144,7 +148,8 @@ def test_an_untrained_student_needs_the_input_taxonomy(example, student):
         workflow.correct(untrained, contigs)
     unlabelled = pd.DataFrame({"Taxon": ["Unassigned"] * 5}, index=contigs.ids)
     # no input label at all: nothing to compare the neighbourhood with, nothing kept
-    assert workflow._too_small(student, contigs, unlabelled, 50) is None
+    judged, why = workflow._judged_ranks([(None,) * 7] * 5, 50)
+    assert (judged == 7).all() and why is None
 
 
 def test_refine_taxonomy_on_one_contig_returns_its_input_label(example):

@@ -146,12 +146,15 @@ def decode(probabilities, tree, threshold, max_rank=N_RANKS - 1):
     return _decisions(tree, depth, deepest, confidence)
 
 
-def decide(evidence, tree, label_codes, threshold, keep=KEEP):
+def decide(evidence, tree, label_codes, threshold, keep=KEEP, judged_ranks=None):
     """Top-down decisions that start from the input label (see the module docstring).
 
     `label_codes` (n, 7): the input label's class per rank on `tree` (-1 where it names
-    none). Returns (decisions, outcome): outcome (n, 7) per rank is 1 where the input name
-    was kept, 2 where a name was changed or added, 0 where the rank is left unnamed.
+    none). `judged_ranks` (n,), optional: per contig, the ranks from which on it is not
+    judged; there its input name stands where it lies under the taxon chosen above (the
+    caller found the evidence too thin).
+    Returns (decisions, outcome): outcome (n, 7) per rank is 1 where the input name was
+    kept, 2 where a name was changed or added, 0 where the rank is left unnamed.
     Confidence = the evidence for the deepest rank named."""
     n = evidence[0].shape[0]
     rows = np.arange(n)
@@ -161,6 +164,7 @@ def decide(evidence, tree, label_codes, threshold, keep=KEEP):
     confidence = np.zeros(n, dtype=np.float64)
     outcome = np.zeros((n, N_RANKS), dtype=np.int8)
     active = np.ones(n, dtype=bool)
+    judged_ranks = np.full(n, N_RANKS) if judged_ranks is None else np.asarray(judged_ranks)
     for r in range(N_RANKS):
         if tree.n_classes(r) == 0:
             break
@@ -175,6 +179,7 @@ def decide(evidence, tree, label_codes, threshold, keep=KEEP):
         # below that the input stands while it holds `keep` of the evidence.
         confident = (best_p >= threshold) & ((best_p > label_p) | (best == label))
         pick = np.where(confident, best, np.where(label_p >= keep, label, -1))
+        pick = np.where(r >= judged_ranks, np.where(label_p >= 0, label, -1), pick)
         ok = active & (pick >= 0)
         chosen = np.where(ok, pick, -1)
         deepest = np.where(ok, pick, deepest)
