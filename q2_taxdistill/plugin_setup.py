@@ -110,14 +110,15 @@ _PARAMS = {
     "n_neighbours": "Number of nearest contigs (in teacher-embedding space) whose labels vote "
                     "for a contig's soft label; its own label never does. At least 1.",
     "genome_neighbours": (
-        "Number of nearest contigs (composition + co-abundance) that, spread three averaging "
-        "steps along the neighbour graph, form a contig's genome neighbourhood in the "
-        "correction. Their input labels, with the student's prediction, decide whether a "
-        "contig's label is kept, changed or cut. Contigs of one genome share composition and "
-        "abundance, so a small number keeps genomes apart even in small assemblies and next "
-        "to sister strains: on the bundled example (about 55 contigs per genome) 20 gave "
-        "species F1 0.80, 50 gave 0.60. 0 judges each contig on its own label and the "
-        "student alone."),
+        "Number of nearest contigs (composition + co-abundance) that, spread one to three "
+        "averaging steps along the neighbour graph (fewer in small inputs), form a contig's "
+        "genome neighbourhood in the correction. Their input labels, with the student's "
+        "prediction, decide whether a contig's label is kept, changed or cut. Contigs of one "
+        "genome share composition and abundance, so a small number keeps genomes apart even "
+        "in small assemblies and next to sister strains: on the bundled example (before its "
+        "two strains were added; about 55 contigs per genome) 20 gave species F1 0.80, 50 "
+        "gave 0.60. Names of taxa with fewer than 2 x (genome_neighbours + 1) contigs are "
+        "kept as they came. 0 judges each contig on its own label and the student alone."),
     "min_support": "An input label whose Confidence is below this value is not trusted at its "
                    "deepest rank (a relative of the reference species), only above it. 1.0 "
                    "suits MMseqs2 majority-vote support, where anything less means some "

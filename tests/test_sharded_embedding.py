@@ -28,7 +28,7 @@ from .test_language_model import _random_dna, build_tiny_model
 
 MIN_LENGTH = 100
 N_SHARDS = 6
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENTRY = [sys.executable, "-m", "q2_taxdistill.engine.sharded_embedding"]
 
 

@@ -2,7 +2,8 @@
 
 The input label is evidence, not only a training target. Each contig is judged on its
 *genome neighbourhood*: its nearest contigs in composition + co-abundance space, spread a
-few averaging steps along the neighbour graph (`GENOME_STEPS`). Contigs of one genome share
+few averaging steps along the neighbour graph (at most `GENOME_STEPS`; fewer where
+genomes have few contigs, see `workflow`). Contigs of one genome share
 composition and abundance profile, so the neighbourhood is mostly that genome, and its input
 labels say how that genome was labelled as a whole: a known species' contigs name it
 throughout (a strain's accessory genes now and then name a relative); a new species of a

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .abundance import depth_from_counts
-from .correction import KEEP, decide, decode, label_evidence, neighbourhood, smooth
+from .correction import GENOME_STEPS, decide, decode, label_evidence, neighbourhood, smooth
 from .errors import InputError, preview
 from .labels import encode_labels
 from .memory import release_large_blocks
@@ -259,6 +259,30 @@ def _judged_ranks(lineages, n_neighbours):
         + ", ".join(f"from {rank}: {count}" for rank, count in counts.items()))
 
 
+def _genome_steps(lineages, n_neighbours):
+    """Averaging steps for the genome neighbourhood: as many as the typical taxon (the size
+    s such that half of the labels at the deepest rank most labels name are in taxa of at
+    least s contigs) holds twice-neighbourhoods of `n_neighbours` + 1 contigs, 1 to
+    `GENOME_STEPS`. Each step reaches further along the neighbour graph; in a small input it
+    reaches into other genomes. Measured on the bundled example's seeded subsets (student
+    trained on each): at 223 contigs 1 step kept every rank at least as right as the input
+    and 3 steps lost 10 species names; on the whole example 1 and 2 steps named 562 and 557
+    species right, 3 steps 545; on the benchmarks (thousands of contigs per set) 3 steps
+    gave 0.01-0.02 more species F1 than 1."""
+    labelled = [l for l in lineages if any(n is not None for n in l)]
+    if not labelled or n_neighbours <= 0:
+        return GENOME_STEPS
+    typical = 0
+    for r in range(N_RANKS):
+        groups = Counter(l[:r + 1] for l in labelled if l[r] is not None)
+        named = sum(groups.values())
+        if 2 * named < len(labelled):
+            break
+        sizes = sorted(groups.values(), reverse=True)
+        typical = sizes[int(np.searchsorted(np.cumsum(sizes), named / 2))]
+    return int(np.clip(typical // min_taxon_contigs(n_neighbours), 1, GENOME_STEPS))
+
+
 def _input_labels(ids, taxonomy):
     """The input labels (normalised) and confidences of `ids`, for contigs kept as they came."""
     index = taxonomy.index.astype(str)
@@ -335,7 +359,10 @@ def correct(student, contigs, counts=None, taxonomy=None, confidence=0.7,
         judged, why = _judged_ranks(lineages, rows.shape[1] - 1)
         if why:
             notice("correction", why)
-        evidence = label_evidence(labels, probabilities, rows)
+        steps = _genome_steps(lineages, rows.shape[1] - 1)
+        report("correction", message=f"genome neighbourhoods: {rows.shape[1]} contigs, "
+                                     f"{steps} averaging step(s)")
+        evidence = label_evidence(labels, probabilities, rows, steps=steps)
         decisions, _ = decide(evidence, student.tree, labels.codes, confidence,
                               judged_ranks=judged)
         notice("correction", "input labels of the scored contigs: " + ", ".join(
