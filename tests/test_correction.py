@@ -30,8 +30,6 @@ def test_decode_follows_the_tree_and_cuts_at_the_threshold():
     assert decision.confidence == pytest.approx(0.8)
     decision, = decode(p, tree, threshold=0.05)
     assert decision.lineage[:3] == ("A", "X", "1") and decision.code == c1
-    decision, = decode(p, tree, threshold=0.05, max_rank=1)
-    assert decision.lineage[:3] == ("A", "X", None) and decision.rank == 1
 
 
 def test_smoothing_is_the_neighbourhood_mean():

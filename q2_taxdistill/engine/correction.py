@@ -115,36 +115,14 @@ def _under(tree, r, probabilities, chosen):
     return np.where(tree.parent_index(r)[None, :] == chosen[:, None], p, -1.0)
 
 
-def decode(probabilities, tree, threshold, max_rank=N_RANKS - 1):
-    """Top-down: at each rank the most probable child of the taxon chosen above; stop at the
-    first rank whose probability is below `threshold` (or after `max_rank`). Confidence =
+def decode(probabilities, tree, threshold):
+    """Without input labels: top-down, at each rank the most probable child of the taxon
+    chosen above; stop at the first rank whose probability is below `threshold`. Confidence =
     probability of the deepest rank kept (the top-rank probability when nothing is kept). A
     class whose parent rank is unnamed in the tree is never reached from above, so decoding
     stops there."""
     n = probabilities[0].shape[0]
-    chosen = np.full(n, -1, dtype=np.int64)
-    depth = np.full(n, -1, dtype=np.int64)
-    confidence = np.zeros(n, dtype=np.float64)
-    deepest = np.full(n, -1, dtype=np.int64)
-    active = np.ones(n, dtype=bool)
-    rows = np.arange(n)
-    for r in range(min(N_RANKS, max_rank + 1)):
-        if tree.n_classes(r) == 0:
-            break
-        masked = _under(tree, r, probabilities[r], chosen)
-        best = masked.argmax(1)
-        best_p = masked[rows, best]
-        if r == 0:
-            confidence = np.maximum(best_p, 0.0).astype(np.float64)
-        keep = active & (best_p >= threshold)
-        chosen = np.where(keep, best, -1)
-        deepest = np.where(keep, best, deepest)
-        confidence = np.where(keep, best_p, confidence)
-        depth = np.where(keep, r, depth)
-        active = keep
-        if not active.any():
-            break
-    return _decisions(tree, depth, deepest, confidence)
+    return decide(probabilities, tree, np.full((n, N_RANKS), -1), threshold)[0]
 
 
 def decide(evidence, tree, label_codes, threshold, keep=KEEP, judged_ranks=None):

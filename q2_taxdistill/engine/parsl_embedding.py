@@ -155,6 +155,8 @@ def run_parsl(plan, config_spec, token_budget=None):
     import parsl
     from parsl import python_app
 
+    from .sharded_embedding import pending_shards
+
     # parsl starts its interchange and local workers as scripts of the environment it is
     # installed in; an un-activated venv (python given by path) does not have them on PATH.
     bin_dir = os.path.dirname(sys.executable)
@@ -163,10 +165,7 @@ def run_parsl(plan, config_spec, token_budget=None):
     config, label = load_config(config_spec, plan.work_dir / "parsl")
     if config.run_dir == "runinfo":  # parsl's default, in the current directory
         config.run_dir = str(plan.work_dir / "parsl")
-    pending = plan.pending()
-    if len(pending) < plan.n_shards:
-        report("run", message=f"resuming: {plan.n_shards - len(pending)} of {plan.n_shards} "
-                              "shards were already embedded")
+    pending = pending_shards(plan)
     if not pending:
         return
     app = python_app(embed_shard_task, executors=[label] if label else "all")

@@ -420,6 +420,15 @@ def visible_devices():
     return ["cpu"]
 
 
+def pending_shards(plan):
+    """The shards still to embed, saying how many a restarted run finds done."""
+    pending = plan.pending()
+    if len(pending) < plan.n_shards:
+        report("run", message=f"resuming: {plan.n_shards - len(pending)} of {plan.n_shards} "
+                              "shards were already embedded")
+    return pending
+
+
 def run_workers(plan, workers=None, devices=None, token_budget=None):
     """Embed the pending shards with one process per device on this node (in this process when
     there is one worker); each worker gets every workers-th pending shard (shards are balanced)."""
@@ -429,10 +438,7 @@ def run_workers(plan, workers=None, devices=None, token_budget=None):
     workers = int(workers or (len(devices) if devices != ["cpu"] else 1))
     if workers < 1:
         raise InputError(f"--workers must be at least 1, not {workers}.")
-    pending = plan.pending()
-    if len(pending) < plan.n_shards:
-        report("run", message=f"resuming: {plan.n_shards - len(pending)} of {plan.n_shards} "
-                              "shards were already embedded")
+    pending = pending_shards(plan)
     if not pending:
         return
     assigned = [pending[w::workers] for w in range(workers)]
