@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from q2_taxdistill.engine import workflow
-from q2_taxdistill.engine.correction import (SPECIES, decide, decode, label_evidence,
+from q2_taxdistill.engine.correction import (decide, decode, label_evidence,
                                              neighbourhood, smooth)
 from q2_taxdistill.engine.labels import encode_labels
 from q2_taxdistill.engine.metrics import score_taxonomy
@@ -13,6 +13,7 @@ from q2_taxdistill.engine.student import StudentConfig
 from q2_taxdistill.engine.taxonomy import N_RANKS, TaxonomyTree, parse_lineage
 
 ABOVE = "d__D; p__P; c__C; o__O; f__F; "
+SPECIES = N_RANKS - 1
 
 
 def test_decode_follows_the_tree_and_cuts_at_the_threshold():

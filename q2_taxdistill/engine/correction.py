@@ -33,7 +33,6 @@ from .taxonomy import N_RANKS, format_lineage
 GENOME_STEPS = 3
 PRIOR_WEIGHT = 5.0
 KEEP = 0.5
-SPECIES = N_RANKS - 1
 
 
 def neighbourhood(space, n_neighbours):
