@@ -97,6 +97,12 @@ class FeatureSpec:
         return np.concatenate(parts, axis=1)
 
 
+def min_student_contigs(n_folds):
+    """Labelled contigs a cross-fitted student needs: two per fold (one to train on, one to
+    stop early on, in every other fold)."""
+    return 2 * n_folds
+
+
 @contextmanager
 def single_thread():
     """Run the student's small tensors on one thread. Its layers are too small to gain from
@@ -220,9 +226,9 @@ class Student:
     def _fit(cls, ids, raw_features, spec, labels, soft, tree, config):
         config = config or StudentConfig()
         n = len(ids)
-        if n < 2 * config.n_folds:
+        if n < min_student_contigs(config.n_folds):
             raise InputError(f"{n} labelled contigs are too few to train a student with "
-                             f"{config.n_folds} folds (need at least {2 * config.n_folds}).")
+                             f"{config.n_folds} folds (need at least {min_student_contigs(config.n_folds)}).")
         spec.mean = raw_features.mean(0).tolist()
         std = raw_features.std(0)
         spec.std = np.where(std > 1e-8, std, 1.0).tolist()

@@ -17,7 +17,7 @@ from .labels import encode_labels
 from .memory import release_large_blocks
 from .progress import notice, report
 from .soft_labels import SoftLabels, fit_soft_labels
-from .student import FeatureSpec, Student, StudentConfig
+from .student import FeatureSpec, Student, StudentConfig, min_student_contigs
 from .taxonomy import (
     N_RANKS, RANKS, TaxonomyTree, format_lineage, parse_lineage, parse_taxonomy, skips_ranks)
 from .teacher import load_teacher
@@ -204,12 +204,6 @@ def distill(contigs, taxonomy, soft_labels, counts=None, min_support=1.0,
     spec = FeatureSpec(samples=samples)
     raw = spec.raw_features(contigs, depth)
     return Student.fit(contigs.ids, raw, spec, labels, soft, tree, config)
-
-
-def min_student_contigs(n_folds):
-    """Labelled contigs a cross-fitted student needs: two per fold (one to train on, one to
-    stop early on, in every other fold)."""
-    return 2 * n_folds
 
 
 def min_taxon_contigs(n_neighbours):
