@@ -113,7 +113,21 @@ def test_accepts_contigs_and_reports_progress():
     calls = []
     out = kmers.tnf(contigs, progress=lambda done, total: calls.append((done, total)))
     assert out.shape == (1203, 136)
-    assert calls == [(500, 1203), (1000, 1203), (1203, 1203)]
+    assert calls == [(kmers.BLOCK_ROWS, 1203), (1203, 1203)]
+
+
+def test_spectra_in_blocks_equal_the_whole_and_select_rows():
+    rng = np.random.default_rng(13)
+    seqs = [random_seq(rng, int(n), 0.01) for n in rng.integers(5, 3000, 2500)]
+    whole = kmers.kmer_spectra(seqs, ks=(2, 4))
+    blocks = list(kmers.iter_kmer_spectra(seqs, ks=(2, 4)))
+    assert len(blocks) > 1 and all(len(b) <= kmers.BLOCK_ROWS for b in blocks)
+    assert np.array_equal(np.concatenate(blocks), whole)
+    select = rng.random(len(seqs)) < 0.3
+    chosen = np.concatenate(list(kmers.iter_kmer_spectra(seqs, ks=(2, 4), select=select)))
+    assert np.array_equal(chosen, whole[select])
+    with pytest.raises(ValueError, match="select has 3 entries"):
+        next(kmers.iter_kmer_spectra(seqs, select=np.ones(3, bool)))
 
 
 def test_k7_and_k8_supported_and_bad_k_rejected():
