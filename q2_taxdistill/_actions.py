@@ -1,4 +1,5 @@
 """Thin QIIME 2 actions: convert views to engine inputs, call the engine, convert back."""
+import time
 from contextlib import contextmanager
 
 import pandas as pd
@@ -6,16 +7,22 @@ import pandas as pd
 from ._formats import ContigsFASTAFormat
 from .engine import workflow
 from .engine.errors import InputError
-from .engine.progress import reporting, stderr_reporter
+from .engine.progress import report, reporting, stderr_reporter
 from .engine.sequences import Contigs
+from .engine.soft_labels import SoftLabels
 from .engine.student import Student, StudentConfig
+from .engine.teacher import Embeddings
 
 
 @contextmanager
-def _progress():
-    """Progress lines on stderr: q2cli shows them with --verbose, tests capture them."""
+def _progress(step):
+    """Progress lines on stderr (q2cli shows them with --verbose, tests capture them), from
+    `step: started` to `step: finished in N s`."""
+    start = time.monotonic()
     with reporting(stderr_reporter()):
+        report(step, message="started")
         yield
+        report(step, message=f"finished in {time.monotonic() - start:.0f} s")
 
 
 def _contigs(contigs):
@@ -34,28 +41,27 @@ def _counts(abundance):
 
 def embed(contigs: ContigsFASTAFormat, teacher: str = "composition", min_length: int = 1000,
           device: str = "auto") -> pd.DataFrame:
-    with _progress():
+    with _progress("embed"):
         return workflow.embed(_contigs(contigs), teacher=teacher, min_length=min_length,
                               device=None if device == "auto" else device)
 
 
-def teach(contigs: ContigsFASTAFormat, taxonomy: pd.DataFrame, embeddings: pd.DataFrame = None,
+def teach(contigs: ContigsFASTAFormat, taxonomy: pd.DataFrame, embeddings: Embeddings = None,
           teacher: str = "composition", n_neighbours: int = 50, min_support: float = 1.0,
-          min_length: int = 1000, seed: int = 0) -> pd.DataFrame:
-    with _progress():
-        soft = workflow.teach(_contigs(contigs), taxonomy, teacher=teacher, embeddings=embeddings,
+          min_length: int = 1000, seed: int = 0) -> SoftLabels:
+    with _progress("teach"):
+        return workflow.teach(_contigs(contigs), taxonomy, teacher=teacher, embeddings=embeddings,
                               n_neighbours=n_neighbours, min_support=min_support,
                               min_length=min_length, seed=seed)
-        return soft.to_frame()
 
 
-def distill(contigs: ContigsFASTAFormat, taxonomy: pd.DataFrame, soft_labels: pd.DataFrame,
+def distill(contigs: ContigsFASTAFormat, taxonomy: pd.DataFrame, soft_labels: SoftLabels,
             abundance: pd.DataFrame = None, alpha: float = 0.5, temperature: float = 2.0,
             n_folds: int = 5, max_epochs: int = 25, patience: int = 3, hidden: int = 128,
             min_support: float = 1.0, min_length: int = 1000, seed: int = 0) -> Student:
     config = StudentConfig(alpha=alpha, temperature=temperature, n_folds=n_folds,
                            max_epochs=max_epochs, patience=patience, hidden=hidden, seed=seed)
-    with _progress():
+    with _progress("distill"):
         return workflow.distill(_contigs(contigs), taxonomy, soft_labels, _counts(abundance),
                                 min_support=min_support, min_length=min_length, config=config)
 
@@ -64,7 +70,7 @@ def correct_taxonomy(student: Student, contigs: ContigsFASTAFormat, abundance: p
                      taxonomy: pd.DataFrame = None, confidence: float = 0.7,
                      genome_neighbours: int = 20, min_support: float = 1.0,
                      min_length: int = 1000) -> pd.DataFrame:
-    with _progress():
+    with _progress("correct-taxonomy"):
         return workflow.correct(student, _contigs(contigs), _counts(abundance), taxonomy,
                                 confidence=confidence, n_neighbours=genome_neighbours,
                                 min_support=min_support, min_length=min_length)

@@ -126,6 +126,7 @@ class SoftLabelsFormat(model.TextFileFormat):
                 n_rows += 1
 
 
+# The layout of soft labels before the arrays (a long TSV): artifacts made then still read.
 SoftLabelsDirectoryFormat = model.SingleFileDirectoryFormat(
     "SoftLabelsDirectoryFormat", "soft-labels.tsv", SoftLabelsFormat)
 
@@ -269,6 +270,124 @@ class EmbeddingsDirectoryFormat(model.DirectoryFormat):
         if n_ids != shape[0]:
             raise ValidationError(
                 f"feature-ids.tsv lists {n_ids} IDs but embeddings.npy has {shape[0]} rows")
+
+
+class SoftLabelTaxaFormat(model.TextFileFormat):
+    """`rank<TAB>taxon` rows (header included): the taxa the soft labels name, row i = taxon i."""
+
+    def _validate_(self, level):
+        read_soft_label_taxa(self, level)
+
+
+def read_soft_label_taxa(fmt, level="max"):
+    """The (rank, taxon) rows of a taxa.tsv, validated (the first rows at `min`)."""
+    limit = _rows(level)
+    rows = []
+    with fmt.open() as fh:
+        header = fh.readline().rstrip("\r\n")
+        if header != "rank\ttaxon":
+            raise ValidationError(f"line 1: the header must be 'rank<TAB>taxon', found "
+                                  f"{header[:200]!r}")
+        for lineno, line in enumerate(fh, start=2):
+            fields = line.rstrip("\r\n").split("\t")
+            if limit is None or len(rows) < limit:
+                if len(fields) != 2:
+                    raise ValidationError(
+                        f"line {lineno}: expected 2 tab-separated fields, found {len(fields)}")
+                if fields[0] not in RANKS:
+                    raise ValidationError(
+                        f"line {lineno}: rank {fields[0]!r} is not one of {', '.join(RANKS)}")
+                problem = check_lineage(fields[1], fields[0])
+                if problem:
+                    raise ValidationError(f"line {lineno}: taxon {fields[1]!r}: {problem}")
+            rows.append(tuple(fields))
+    return rows
+
+
+class SoftLabelArrayFormat(model.BinaryFileFormat):
+    """A .npy array (int32 taxa, float32 probabilities or confidences), read without pickle."""
+
+    def _validate_(self, level):
+        with self.open() as fh:
+            dtype, shape, _, offset = read_npy_header(fh)
+        if dtype not in (np.dtype("<i4"), np.dtype("<f4")):
+            raise ValidationError(f"soft-label arrays are int32 or float32, found {dtype}")
+        expected = offset + int(np.prod(shape)) * dtype.itemsize
+        if os.path.getsize(str(self.path)) != expected:
+            raise ValidationError(f"the file does not hold a {shape} {dtype} array")
+
+
+class SoftLabelsArraysDirectoryFormat(model.DirectoryFormat):
+    """The teacher's soft labels as arrays, compact for millions of contigs.
+
+    - `feature-ids.tsv`: `feature-id` header, then one contig per row (row i of the arrays);
+    - `taxa.tsv`: `rank<TAB>taxon` header, then the taxa named (QIIME lineages ending at that
+      rank); row j is taxon j;
+    - `taxa.npy`: int32 (contigs, 7, t): per contig and rank (domain..species) the t most
+      probable taxa, as rows of taxa.tsv at that rank, most probable first; -1 where none;
+    - `probabilities.npy`: float32 (contigs, 7, t): their probabilities (0 where none); a
+      rank's probabilities sum to at most 1, the rest is other taxa or no name at that rank;
+    - `confidence.npy`: float32 (contigs, 7): how much labelled evidence stands behind each
+      rank's distribution (0 = none), its weight in distillation.
+    `qiime tools export` gives these files; the long table (one row per contig, rank and
+    taxon) is the `pandas.DataFrame` view and the `SoftLabelsFormat` import.
+    """
+
+    feature_ids = model.File("feature-ids.tsv", format=FeatureIDsFormat)
+    taxa = model.File("taxa.tsv", format=SoftLabelTaxaFormat)
+    taxon_codes = model.File("taxa.npy", format=SoftLabelArrayFormat)
+    probabilities = model.File("probabilities.npy", format=SoftLabelArrayFormat)
+    confidence = model.File("confidence.npy", format=SoftLabelArrayFormat)
+
+    def _validate_(self, level):
+        root = str(self.path)
+        shapes = {}
+        for name in ("taxa.npy", "probabilities.npy", "confidence.npy"):
+            with open(os.path.join(root, name), "rb") as fh:
+                dtype, shapes[name], _, _ = read_npy_header(fh)
+            if (dtype.kind == "i") != (name == "taxa.npy"):
+                raise ValidationError(f"{name} has dtype {dtype}")
+        n_ids = count_ids(FeatureIDsFormat(os.path.join(root, "feature-ids.tsv"), mode="r"),
+                          "min")
+        codes, probabilities, confidence = (shapes[k] for k in ("taxa.npy", "probabilities.npy",
+                                                                "confidence.npy"))
+        if len(codes) != 3 or codes[:2] != (n_ids, len(RANKS)) or probabilities != codes \
+                or confidence != (n_ids, len(RANKS)):
+            raise ValidationError(
+                f"for {n_ids} feature IDs the arrays must be taxa.npy and probabilities.npy "
+                f"({n_ids}, {len(RANKS)}, t) and confidence.npy ({n_ids}, {len(RANKS)}); found "
+                f"{codes}, {probabilities} and {confidence}")
+        if level != "max":
+            return
+        taxa = read_soft_label_taxa(SoftLabelTaxaFormat(os.path.join(root, "taxa.tsv"),
+                                                        mode="r"), "min")
+        rank_of = np.array([RANKS.index(rank) for rank, _ in taxa] + [-1])
+        codes = np.load(os.path.join(root, "taxa.npy"), mmap_mode="r", allow_pickle=False)
+        probabilities = np.load(os.path.join(root, "probabilities.npy"), mmap_mode="r",
+                                allow_pickle=False)
+        confidence = np.load(os.path.join(root, "confidence.npy"), mmap_mode="r",
+                             allow_pickle=False)
+        step = 1 << 16
+        for start in range(0, n_ids, step):
+            c = np.asarray(codes[start:start + step])
+            p = np.asarray(probabilities[start:start + step])
+            q = np.asarray(confidence[start:start + step])
+            if ((c < -1) | (c >= len(taxa))).any():
+                raise ValidationError(f"taxa.npy names rows outside taxa.tsv ({len(taxa)} taxa)")
+            wrong = (c >= 0) & (rank_of[c] != np.arange(len(RANKS))[None, :, None])
+            if wrong.any():
+                i, r, _ = np.argwhere(wrong)[0]
+                raise ValidationError(f"contig row {start + i}: a taxon at rank {RANKS[r]} is "
+                                      f"not a taxon of that rank in taxa.tsv")
+            for what, a in (("probabilities", p), ("confidence", q)):
+                if not (np.isfinite(a) & (a >= 0) & (a <= 1)).all():
+                    raise ValidationError(f"{what} must lie in [0, 1]")
+            if (p.sum(2) > 1.0 + _SUM_TOLERANCE).any():
+                i, r = np.argwhere(p.sum(2) > 1.0 + _SUM_TOLERANCE)[0]
+                raise ValidationError(f"contig row {start + i}: the probabilities at rank "
+                                      f"{RANKS[r]} sum to more than 1")
+            if ((c < 0) & (p > 0)).any():
+                raise ValidationError("probabilities.npy gives a probability to no taxon")
 
 
 class StudentModelConfigFormat(JSONObjectFormat):

@@ -10,10 +10,15 @@ from q2_types.feature_data import (
     DNASequencesDirectoryFormat, TSVTaxonomyDirectoryFormat, TSVTaxonomyFormat)
 
 from q2_taxdistill._formats import (
-    RANKS, ContigsFASTAFormat, EmbeddingsDirectoryFormat, MMseqs2LCAFormat, SoftLabelsFormat,
-    StudentModelDirectoryFormat, check_lineage, mmseqs2_shape)
+    RANKS, ContigsFASTAFormat, EmbeddingsDirectoryFormat, MMseqs2LCAFormat,
+    SoftLabelsArraysDirectoryFormat, SoftLabelsFormat, SoftLabelTaxaFormat,
+    StudentModelDirectoryFormat, check_lineage, mmseqs2_shape, read_soft_label_taxa)
 from q2_taxdistill._kraken2 import Kraken2ContigsDirectoryFormat, contigs_directory_taxonomy
+from q2_taxdistill.engine.soft_labels import SoftLabels
 from q2_taxdistill.engine.student import Student
+from q2_taxdistill.engine.taxonomy import (
+    N_RANKS, TaxonomyTree, format_lineage, parse_lineage)
+from q2_taxdistill.engine.teacher import Embeddings
 from q2_taxdistill.plugin_setup import CONTIG_COLLECTION_FORMATS, plugin
 
 _SUM_TOLERANCE = 1e-4
@@ -39,8 +44,8 @@ def _soft_labels_to_df(ff: SoftLabelsFormat) -> pd.DataFrame:
     return df
 
 
-@plugin.register_transformer
-def _df_to_soft_labels(df: pd.DataFrame) -> SoftLabelsFormat:
+def _checked_soft_frame(df):
+    """The long table with its columns checked and typed, each contig's rows together."""
     columns = list(SoftLabelsFormat.HEADER)
     missing = [c for c in columns if c not in df.columns]
     if missing:
@@ -80,12 +85,82 @@ def _df_to_soft_labels(df: pd.DataFrame) -> SoftLabelsFormat:
         fid, rank, taxon = out.loc[out.duplicated(["feature-id", "rank", "taxon"]),
                                    ["feature-id", "rank", "taxon"]].iloc[0]
         raise ValueError(f"taxon {taxon!r} appears twice for feature {fid!r} at rank {rank!r}")
-    # The format keeps each contig's rows together; a stable sort keeps their order.
     codes = pd.factorize(out["feature-id"])[0]
-    out = out.iloc[np.argsort(codes, kind="stable")]
+    return out.iloc[np.argsort(codes, kind="stable")]
+
+
+@plugin.register_transformer
+def _df_to_soft_labels(df: pd.DataFrame) -> SoftLabelsFormat:
     ff = SoftLabelsFormat()
-    out.to_csv(str(ff), sep="\t", index=False, quoting=csv.QUOTE_NONE)
+    _checked_soft_frame(df).to_csv(str(ff), sep="\t", index=False, quoting=csv.QUOTE_NONE)
     return ff
+
+
+def _write_soft_label_arrays(soft: SoftLabels) -> SoftLabelsArraysDirectoryFormat:
+    ff = SoftLabelsArraysDirectoryFormat()
+    root = str(ff.path)
+    tree = soft.tree
+    offsets = np.cumsum([0] + [tree.n_classes(r) for r in range(N_RANKS)])
+    with open(os.path.join(root, "taxa.tsv"), "w", encoding="utf-8") as fh:
+        fh.write("rank\ttaxon\n")
+        for r in range(N_RANKS):
+            fh.writelines(f"{RANKS[r]}\t{format_lineage(tree.lineage(r, j))}\n"
+                          for j in range(tree.n_classes(r)))
+    codes = np.where(soft.codes >= 0, soft.codes + offsets[:-1][None, :, None], -1)
+    np.save(os.path.join(root, "taxa.npy"), codes.astype("<i4"), allow_pickle=False)
+    np.save(os.path.join(root, "probabilities.npy"), soft.probabilities.astype("<f4"),
+            allow_pickle=False)
+    np.save(os.path.join(root, "confidence.npy"), soft.confidence.astype("<f4"),
+            allow_pickle=False)
+    ids = pd.Index(soft.ids).astype(str)
+    _check_text(ids, "feature IDs")
+    with open(os.path.join(root, "feature-ids.tsv"), "w", encoding="utf-8") as fh:
+        fh.write("feature-id\n")
+        fh.writelines(f"{i}\n" for i in ids)
+    return ff
+
+
+@plugin.register_transformer
+def _soft_labels_to_arrays(soft: SoftLabels) -> SoftLabelsArraysDirectoryFormat:
+    return _write_soft_label_arrays(soft)
+
+
+@plugin.register_transformer
+def _soft_label_arrays_to_soft_labels(ff: SoftLabelsArraysDirectoryFormat) -> SoftLabels:
+    root = str(ff.path)
+    taxa = read_soft_label_taxa(SoftLabelTaxaFormat(os.path.join(root, "taxa.tsv"), mode="r"))
+    lineages = [parse_lineage(taxon) for _, taxon in taxa]
+    tree = TaxonomyTree.from_lineages(lineages)
+    ranks = np.array([RANKS.index(rank) for rank, _ in taxa], dtype=np.int64)
+    class_of = np.append(tree.encode(lineages).reshape(len(taxa), N_RANKS)[
+        np.arange(len(taxa)), ranks], -1).astype(np.int32)
+    codes = np.load(os.path.join(root, "taxa.npy"), allow_pickle=False)
+    with open(os.path.join(root, "feature-ids.tsv"), encoding="utf-8") as fh:
+        fh.readline()
+        ids = [line.rstrip("\r\n") for line in fh]
+    return SoftLabels(ids, tree, class_of[codes],
+                      np.load(os.path.join(root, "probabilities.npy"), allow_pickle=False),
+                      np.load(os.path.join(root, "confidence.npy"), allow_pickle=False))
+
+
+@plugin.register_transformer
+def _soft_label_arrays_to_df(ff: SoftLabelsArraysDirectoryFormat) -> pd.DataFrame:
+    return _soft_label_arrays_to_soft_labels(ff).to_frame()
+
+
+@plugin.register_transformer
+def _df_to_soft_label_arrays(df: pd.DataFrame) -> SoftLabelsArraysDirectoryFormat:
+    return _write_soft_label_arrays(SoftLabels.from_frame(_checked_soft_frame(df)))
+
+
+@plugin.register_transformer
+def _soft_labels_tsv_to_soft_labels(ff: SoftLabelsFormat) -> SoftLabels:
+    return SoftLabels.from_frame(_soft_labels_to_df(ff))
+
+
+@plugin.register_transformer
+def _soft_labels_tsv_to_arrays(ff: SoftLabelsFormat) -> SoftLabelsArraysDirectoryFormat:
+    return _write_soft_label_arrays(_soft_labels_tsv_to_soft_labels(ff))
 
 
 # --- embeddings --------------------------------------------------------------------------------
@@ -113,6 +188,19 @@ def _embeddings_to_df(ff: EmbeddingsDirectoryFormat) -> pd.DataFrame:
                       columns=[str(i) for i in range(values.shape[1])])
     df.attrs["teacher"] = teacher
     return df
+
+
+@plugin.register_transformer
+def _embeddings_to_engine(ff: EmbeddingsDirectoryFormat) -> Embeddings:
+    """Memory-mapped: teach reads the rows it needs a block at a time."""
+    root = str(ff.path)
+    with open(os.path.join(root, "feature-ids.tsv"), encoding="utf-8") as fh:
+        fh.readline()
+        ids = [line.rstrip("\r\n") for line in fh]
+    with open(os.path.join(root, "teacher.json"), encoding="utf-8") as fh:
+        teacher = json.load(fh)
+    values = np.load(os.path.join(root, "embeddings.npy"), mmap_mode="r", allow_pickle=False)
+    return Embeddings(ids, values, teacher)
 
 
 @plugin.register_transformer

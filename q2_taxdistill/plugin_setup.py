@@ -28,6 +28,8 @@ plugin = plugin_api.Plugin(
 plugin.register_semantic_types(_types.SoftLabels, _types.Embeddings, _types.StudentModel)
 plugin.register_formats(
     _formats.SoftLabelsFormat, _formats.SoftLabelsDirectoryFormat,
+    _formats.SoftLabelTaxaFormat, _formats.SoftLabelArrayFormat,
+    _formats.SoftLabelsArraysDirectoryFormat,
     _formats.EmbeddingsDirectoryFormat,
     _formats.StudentModelConfigFormat, _formats.SafetensorsFormat,
     _formats.StudentModelDirectoryFormat,
@@ -48,7 +50,7 @@ def _register_artifact_class(semantic_type, directory_format, description):
 
 
 _register_artifact_class(
-    FeatureData[_types.SoftLabels], _formats.SoftLabelsDirectoryFormat,
+    FeatureData[_types.SoftLabels], _formats.SoftLabelsArraysDirectoryFormat,
     "Per-contig, per-rank probability distributions over taxa from the teacher, "
     "with the teacher's confidence.")
 _register_artifact_class(

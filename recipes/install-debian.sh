@@ -29,6 +29,14 @@ if ! "$PY" -c "import transformers, tokenizers, safetensors" 2>/dev/null; then
     echo ">> installing transformers"
     "$PY" -m pip install -q "torch==2.13.0" transformers tokenizers safetensors
 fi
+# faiss builds the approximate neighbour graphs of large inputs (engine/neighbours.py). Newer
+# faiss-cpu wheels need numpy >= 1.25, which would replace the numpy that Debian's QIIME 2
+# (pandas, scipy, biom) was built with: pip picks the newest faiss-cpu for the numpy we have.
+if ! "$PY" -c "import faiss" 2>/dev/null; then
+    echo ">> installing faiss-cpu"
+    NUMPY=$("$PY" -c "import numpy; print(numpy.__version__)")
+    "$PY" -m pip install -q faiss-cpu "numpy==$NUMPY"
+fi
 # parsl runs the sharded embedding on many nodes (engine/parsl_embedding.py); its tests run a
 # 2-worker local executor. Pure Python, a few small dependencies (the `cluster` extra).
 if ! "$PY" -c "import parsl" 2>/dev/null; then

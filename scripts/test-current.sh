@@ -56,7 +56,7 @@ if [ ! -f "$VENV/.current-ready" ]; then
     "$PY" -m pip install -q "rachis==$RACHIS"
     for r in $SOURCES; do "$PY" -m pip install -q --no-deps "$SRC/$r"; done
     "$PY" -m pip install -q scikit-bio biom-format scipy h5py ijson pyhmmer matplotlib \
-        safetensors pytest 'click<8.2' jinja2 pyyaml transformers tokenizers
+        safetensors faiss-cpu pytest 'click<8.2' jinja2 pyyaml transformers tokenizers
     SP=$("$PY" -c 'import site; print(site.getsitepackages()[0])')
     cp recipes/qiime2_alias.py "$SP/_qiime2_alias.py"
     echo "import _qiime2_alias" > "$SP/zz_qiime2_alias.pth"

@@ -153,6 +153,67 @@ def test_soft_labels_writer_checks_groups():
         _df_to_soft_labels(df)
 
 
+def _soft_label_arrays(tmp_path, text=GOOD_SOFT):
+    """The arrays layout of a long table, as the transformer writes it."""
+    from q2_taxdistill._transformers import _soft_labels_tsv_to_arrays
+
+    return _soft_labels_tsv_to_arrays(_fmt(SoftLabelsFormat, tmp_path / "s.tsv", text))
+
+
+def test_soft_label_arrays_are_valid_and_read_back(tmp_path):
+    from q2_taxdistill._transformers import (
+        _soft_label_arrays_to_df, _soft_label_arrays_to_soft_labels, _soft_labels_to_df)
+
+    arrays = _soft_label_arrays(tmp_path)
+    _validate_both(arrays)
+    root = arrays.path
+    assert sorted(p.name for p in root.iterdir()) == [
+        "confidence.npy", "feature-ids.tsv", "probabilities.npy", "taxa.npy", "taxa.tsv"]
+    assert np.load(root / "taxa.npy").shape == (2, 7, 3)
+    expected = _soft_labels_to_df(_fmt(SoftLabelsFormat, tmp_path / "e.tsv", GOOD_SOFT))
+    pd.testing.assert_frame_equal(_soft_label_arrays_to_df(arrays), expected)
+    soft = _soft_label_arrays_to_soft_labels(arrays)
+    assert soft.ids == ["c1", "c2"]
+    assert np.allclose(soft.confidence[0], [0.9, 0.6, 0, 0, 0, 0, 0])
+
+
+@pytest.mark.parametrize("damage,message", [
+    (lambda r: np.save(r / "confidence.npy", np.zeros((3, 7), "<f4")), "arrays must be"),
+    (lambda r: np.save(r / "taxa.npy", np.full((2, 7, 3), 99, "<i4")), "outside taxa.tsv"),
+    (lambda r: np.save(r / "probabilities.npy", np.full((2, 7, 3), 0.5, "<f4")),
+     "sum to more than 1|gives a probability to no taxon"),
+    (lambda r: np.save(r / "taxa.npy", np.zeros((2, 7, 3), "<f4")), "dtype"),
+    (lambda r: (r / "taxa.tsv").write_text("rank\ttaxon\nplanet\td__X\n"), "planet"),
+    (lambda r: (r / "confidence.npy").write_bytes(b"not numpy"), "bad magic"),
+])
+def test_soft_label_arrays_invalid(tmp_path, damage, message):
+    arrays = _soft_label_arrays(tmp_path)
+    damage(arrays.path)
+    with pytest.raises(ValidationError, match=message):
+        arrays.validate(level="max")
+
+
+def test_soft_label_arrays_name_a_taxon_at_its_rank(tmp_path):
+    arrays = _soft_label_arrays(tmp_path)
+    codes = np.load(arrays.path / "taxa.npy")
+    codes[0, 0, 0], codes[0, 1, 0] = codes[0, 1, 0], codes[0, 0, 0]  # domain <-> phylum
+    np.save(arrays.path / "taxa.npy", codes)
+    with pytest.raises(ValidationError, match="not a taxon of that rank"):
+        arrays.validate(level="max")
+
+
+def test_soft_labels_in_the_earlier_tsv_layout_still_import(tmp_path):
+    (tmp_path / "soft-labels.tsv").write_text(GOOD_SOFT)
+    artifact = qiime2.Artifact.import_data("FeatureData[SoftLabels]", str(tmp_path),
+                                           view_type=SoftLabelsDirectoryFormat)
+    table = artifact.view(pd.DataFrame)
+    assert len(table) == 4 and table["probability"].sum() == pytest.approx(2.88)
+    from_file = qiime2.Artifact.import_data("FeatureData[SoftLabels]",
+                                            str(tmp_path / "soft-labels.tsv"),
+                                            view_type=SoftLabelsFormat)
+    pd.testing.assert_frame_equal(from_file.view(pd.DataFrame), table)
+
+
 def test_soft_labels_directory(tmp_path):
     (tmp_path / "soft-labels.tsv").write_text(GOOD_SOFT)
     SoftLabelsDirectoryFormat(str(tmp_path), mode="r").validate()

@@ -10,7 +10,7 @@ from q2_taxdistill.engine.metrics import score_taxonomy
 from q2_taxdistill.engine.sequences import Contigs
 from q2_taxdistill.engine.soft_labels import SoftLabels, neighbour_vote
 from q2_taxdistill.engine.student import Student, StudentConfig
-from q2_taxdistill.engine.taxonomy import TaxonomyTree, parse_lineage
+from q2_taxdistill.engine.taxonomy import RANKS, TaxonomyTree, parse_lineage
 
 FAST = StudentConfig(n_folds=3, max_epochs=15, patience=3)
 
@@ -37,20 +37,61 @@ def test_neighbour_vote_never_uses_a_contigs_own_label():
     tree = TaxonomyTree.from_lineages(lineages)
     labels = encode_labels(tree, lineages)
     neighbours = np.array([[1, 2], [0, 2], [0, 1]])
-    probabilities, confidence = neighbour_vote(neighbours, labels, tree)
+    soft = neighbour_vote(neighbours, labels, tree, ["a", "b", "c"])
     x, y = tree.encode([parse_lineage("d__A; p__X")])[0, 1], tree.encode([lineages[1]])[0, 1]
-    assert probabilities[1][0, y] == 1.0 and probabilities[1][0, x] == 0.0
-    assert probabilities[1][1, x] == 0.5 and probabilities[1][1, y] == 0.5
-    assert np.allclose(confidence[:, 1], 2 / 7)
+    phylum = soft.dense(1)
+    assert phylum[0, y] == 1.0 and phylum[0, x] == 0.0
+    assert phylum[1, x] == 0.5 and phylum[1, y] == 0.5
+    assert np.allclose(soft.confidence[:, 1], 2 / 7)
+    # the most probable taxon first; ties in class order
+    assert soft.codes[1, 1, :2].tolist() == [x, y] and soft.codes[0, 1, 1] == -1
+
+
+def test_neighbour_vote_keeps_the_top_taxa_above_the_floor():
+    lineages = [parse_lineage(f"d__A; p__P{i}") for i in range(6)] + [parse_lineage("d__A")]
+    tree = TaxonomyTree.from_lineages(lineages)
+    labels = encode_labels(tree, lineages)
+    neighbours = np.array([[0, 0, 0, 1, 1, 2, 3, 4]])  # P0 3/8, P1 2/8, P2, P3, P4 1/8 each
+    soft = neighbour_vote(neighbours, labels, tree, ["q"], top=3, min_probability=0.2)
+    names = [tree.lineage(1, c)[1] for c in soft.codes[0, 1] if c >= 0]
+    assert names == ["P0", "P1"]  # P2 reaches the top 3 but not the floor of 0.2
+    assert np.allclose(soft.probabilities[0, 1], [3 / 8, 2 / 8, 0.0])
 
 
 def test_soft_labels_round_trip_through_the_long_table(trained):
     soft, _ = trained
-    frame = soft.to_frame(top=1000, min_probability=0.0)
+    frame = soft.to_frame()
+    assert list(frame.columns) == ["feature-id", "rank", "taxon", "probability", "confidence"]
     back = SoftLabels.from_frame(frame, tree=soft.tree, ids=soft.ids)
-    for a, b in zip(soft.probabilities, back.probabilities):
-        assert np.allclose(a, b, atol=1e-5)
+    for r in range(7):
+        assert np.allclose(soft.dense(r), back.dense(r), atol=1e-5)
+        assert np.allclose(soft.confidence[:, r], back.confidence[:, r], atol=1e-5)
     assert (frame.groupby(["feature-id", "rank"])["probability"].sum() <= 1 + 1e-5).all()
+    # a contig's rows are together, its ranks in order, most probable first
+    ids = frame["feature-id"]
+    assert (ids != ids.shift()).sum() == ids.nunique()
+    rank = frame["rank"].map({r: i for i, r in enumerate(RANKS)})
+    for _, rows in frame.assign(rank=rank).groupby("feature-id", sort=False):
+        assert rows["rank"].is_monotonic_increasing
+        for _, taxa in rows.groupby("rank"):
+            assert taxa["probability"].is_monotonic_decreasing
+
+
+def test_soft_labels_align_to_other_contigs_and_a_larger_tree(trained):
+    soft, _ = trained
+    extra = parse_lineage("d__Archaea; p__Z; c__Z; o__Z; f__Z; g__Z; s__Z z")
+    tree = TaxonomyTree.from_lineages([extra] + [soft.tree.lineage(6, j)
+                                                 for j in range(soft.tree.n_classes(6))])
+    ids = ["not-a-contig", soft.ids[5], soft.ids[0]]
+    aligned = soft.aligned(ids, tree)
+    assert (aligned.codes[0] == -1).all() and (aligned.confidence[0] == 0).all()
+    for r in range(7):
+        mine = soft.dense(r)[[5, 0]]
+        theirs = aligned.dense(r)[1:]
+        for row in range(2):
+            named = {soft.tree.lineage(r, j): p for j, p in enumerate(mine[row]) if p > 0}
+            again = {tree.lineage(r, j): p for j, p in enumerate(theirs[row]) if p > 0}
+            assert named == again
 
 
 def test_refinement_beats_the_input_labels_on_the_example(example, trained):
@@ -155,15 +196,17 @@ def test_bad_inputs_name_the_problem(example):
         workflow.distill(contigs, example["taxonomy"], frame, config=FAST)
 
 
-def test_standardise_in_place_matches_numpy():
-    from q2_taxdistill.engine.neighbours import standardise
+def test_an_epoch_draws_at_most_epoch_contigs(example, trained, monkeypatch):
+    """Training cost stops growing with the contig count: each epoch is a fresh draw of at
+    most `epoch_contigs` training contigs."""
+    import torch
 
-    rng = np.random.default_rng(3)
-    x = rng.normal(5.0, 3.0, (1000, 7)).astype(np.float32)
-    x[:, 2] = 1.5
-    expected = (x - x.mean(0)) / np.where(x.std(0) > 1e-8, x.std(0), 1.0)
-    z, mean, std = standardise(x.copy())
-    assert np.allclose(z, expected, atol=1e-4) and std[2] == 1.0
-    y = x.copy()
-    z2, _, _ = standardise(y, inplace=True)
-    assert z2 is y and np.allclose(z2, expected, atol=1e-4)
+    soft, _ = trained
+    steps = []
+    step = torch.optim.AdamW.step
+    monkeypatch.setattr(torch.optim.AdamW, "step",
+                        lambda self, *a, **k: steps.append(1) or step(self, *a, **k))
+    config = StudentConfig(n_folds=2, max_epochs=2, patience=5, batch_size=16, epoch_contigs=64)
+    workflow.distill(example["contigs"], example["taxonomy"], soft, example["counts"],
+                     config=config)
+    assert len(steps) == 2 * 2 * 64 // 16

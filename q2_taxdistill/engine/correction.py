@@ -35,12 +35,13 @@ PRIOR_WEIGHT = 5.0
 KEEP = 0.5
 
 
-def neighbourhood(space, n_neighbours):
+def neighbourhood(space, n_neighbours, method="auto"):
     """Each row's `n_neighbours` nearest rows, itself first: (n, n_neighbours + 1)."""
     own = np.arange(len(space))[:, None]
     if n_neighbours <= 0 or len(space) < 2:
         return own
-    neighbours = nearest_neighbours(space, n_neighbours, stage="correction: neighbours")
+    neighbours = nearest_neighbours(space, n_neighbours, method=method,
+                                    stage="correction: neighbours")
     return np.concatenate([own, neighbours], axis=1)
 
 

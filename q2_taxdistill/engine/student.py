@@ -12,8 +12,10 @@ and predicts it. Each network minimises, per rank,
 
 where the hard target puts the label's trust (see `labels`) on the labelled taxon and the
 rest on "unnamed", and teacher_T is the teacher distribution sharpened/softened by T.
-Early stopping watches a held-out split of the training folds. A per-rank temperature,
-fitted on the out-of-fold predictions, calibrates the probabilities.
+Early stopping watches a held-out split of the training folds. An epoch is at most
+`epoch_contigs` contigs, so training costs at most `max_epochs` such epochs per fold however
+many contigs there are; predicting is linear in them. A per-rank temperature, fitted on the
+out-of-fold predictions, calibrates the probabilities.
 """
 import json
 import math
@@ -35,6 +37,7 @@ from .soft_labels import SoftLabels
 from .taxonomy import N_RANKS, RANKS, TaxonomyTree
 
 FORMAT_VERSION = 1
+CALIBRATION_ROWS = 200_000
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 
@@ -52,6 +55,11 @@ class StudentConfig:
     learning_rate: float = 2e-3
     weight_decay: float = 1e-4
     validation_fraction: float = 0.1
+    # Contigs per epoch (a fresh random draw each time) and on which early stopping is
+    # judged, at most: beyond them an epoch repeats genomes it has seen, so the updates
+    # (and the cost) of training stop growing with the number of contigs.
+    epoch_contigs: int = 50_000
+    max_validation: int = 10_000
     seed: int = 0
 
 
@@ -131,43 +139,54 @@ class StudentNetwork(nn.Module):
         return [head(h) for head in self.heads]
 
 
-def _hard_targets(labels: EncodedLabels, tree):
-    """Per rank: (target distribution over C_r + 1, mask of rows with a name)."""
-    out = []
-    for r in range(N_RANKS):
-        n_classes = tree.n_classes(r)
-        codes, weights = labels.codes[:, r], labels.weights[:, r]
+class _Targets:
+    """Per-batch training targets, built from the labels' codes and the soft labels' top taxa
+    when a batch needs them, so memory stays at the inputs' size, not contigs x taxa."""
+
+    def __init__(self, labels: EncodedLabels, soft: Optional[SoftLabels], n_classes, temperature):
+        self.codes = torch.from_numpy(labels.codes.astype(np.int64))
+        self.weights = torch.from_numpy(labels.weights.astype(np.float32))
+        self.n_classes = n_classes
+        self.temperature = temperature
+        self.soft = None
+        if soft is not None:
+            self.soft = (torch.from_numpy(soft.codes.astype(np.int64)),
+                         torch.from_numpy(soft.probabilities.astype(np.float64)),
+                         torch.from_numpy(soft.confidence.astype(np.float32)))
+
+    def hard(self, r, rows):
+        """(rows with a name at rank r, their target over C_r + 1): the label's trust on its
+        taxon, the rest on "unnamed"."""
+        codes = self.codes[rows, r]
         named = codes >= 0
-        target = np.zeros((len(codes), n_classes + 1), np.float32)
-        rows = np.flatnonzero(named)
-        target[rows, codes[rows]] = weights[rows]
-        target[rows, n_classes] = 1.0 - weights[rows]
-        out.append((torch.from_numpy(target), torch.from_numpy(named)))
-    return out
+        target = torch.zeros(int(named.sum()), self.n_classes[r] + 1)
+        index = torch.arange(len(target))
+        weights = self.weights[rows, r][named]
+        target[index, codes[named]] = weights
+        target[index, self.n_classes[r]] = 1.0 - weights
+        return named, target
+
+    def teacher(self, r, rows):
+        """(teacher distribution over C_r + 1 at temperature T, confidence weight) of `rows`:
+        the kept taxa, the rest of the mass on "unnamed"."""
+        codes, probabilities, confidence = (a[rows, r] for a in self.soft)
+        p = torch.zeros(len(rows), self.n_classes[r] + 1, dtype=torch.float64)
+        kept = codes >= 0
+        p.scatter_add_(1, codes.clamp(min=0), torch.where(kept, probabilities.clamp(0, 1), 0.0))
+        p[:, -1] = (1.0 - p[:, :-1].sum(1)).clamp(0.0, 1.0)
+        p = (p + 1e-8) ** (1.0 / self.temperature)
+        return (p / p.sum(1, keepdim=True)).float(), confidence
 
 
-def _soft_targets(soft: SoftLabels, temperature):
-    """Per rank: (teacher distribution over C_r + 1 at temperature T, confidence weight)."""
-    out = []
-    for r in range(N_RANKS):
-        p = np.clip(soft.probabilities[r].astype(np.float64), 0.0, 1.0)
-        full = np.concatenate([p, np.clip(1.0 - p.sum(1, keepdims=True), 0.0, 1.0)], axis=1)
-        full = np.power(full + 1e-8, 1.0 / temperature)
-        full /= full.sum(1, keepdims=True)
-        out.append((torch.from_numpy(full.astype(np.float32)),
-                    torch.from_numpy(soft.confidence[:, r].astype(np.float32))))
-    return out
-
-
-def _loss(logits, rows, hard, soft, alpha, temperature):
+def _loss(logits, rows, targets, alpha, temperature):
     total = torch.zeros(())
     for r, z in enumerate(logits):
-        target, named = hard[r][0][rows], hard[r][1][rows]
+        named, target = targets.hard(r, rows)
         if named.any():
-            ce = -(target[named] * torch.log_softmax(z[named], 1)).sum(1).mean()
+            ce = -(target * torch.log_softmax(z[named], 1)).sum(1).mean()
             total = total + alpha * ce
-        if soft is not None and alpha < 1.0:
-            q, weight = soft[r][0][rows], soft[r][1][rows]
+        if targets.soft is not None and alpha < 1.0:
+            q, weight = targets.teacher(r, rows)
             if weight.sum() > 0:
                 log_s = torch.log_softmax(z / temperature, 1)
                 kl = (q * (torch.log(q) - log_s)).sum(1)
@@ -175,17 +194,21 @@ def _loss(logits, rows, hard, soft, alpha, temperature):
     return total
 
 
-def _fit_temperature(logits, hard):
+def _fit_temperature(logits, targets, max_rows=CALIBRATION_ROWS):
     """Per-rank temperature minimising the out-of-fold cross-entropy (grid search: robust,
-    deterministic, and cheap for one scalar)."""
+    deterministic, and cheap for one scalar), on at most `max_rows` contigs (a fixed
+    random draw): one number per rank needs no more, and the grid costs rows x taxa x 41."""
     grid = np.exp(np.linspace(np.log(0.25), np.log(8.0), 41))
+    every = torch.arange(len(logits[0]))
+    if len(every) > max_rows:
+        every = torch.randperm(len(every), generator=torch.Generator().manual_seed(0))[:max_rows]
     temperatures = []
     for r in range(N_RANKS):
-        target, named = hard[r]
+        named, t = targets.hard(r, every)
         if not named.any():
             temperatures.append(1.0)
             continue
-        z, t = logits[r][named], target[named]
+        z = logits[r][every][named]
         losses = [float(-(t * torch.log_softmax(z / T, 1)).sum(1).mean()) for T in grid]
         temperatures.append(float(grid[int(np.argmin(losses))]))
     return temperatures
@@ -233,9 +256,8 @@ class Student:
         std = raw_features.std(0)
         spec.std = np.where(std > 1e-8, std, 1.0).tolist()
         x = torch.from_numpy(spec.normalise(raw_features))
-        hard = _hard_targets(labels, tree)
-        soft_t = _soft_targets(soft, config.temperature) if soft is not None else None
         n_classes = [tree.n_classes(r) for r in range(N_RANKS)]
+        targets = _Targets(labels, soft, n_classes, config.temperature)
 
         generator = torch.Generator().manual_seed(config.seed)
         fold = (torch.randperm(n, generator=generator) % config.n_folds).numpy()
@@ -244,11 +266,12 @@ class Student:
         for f in range(config.n_folds):
             train = np.flatnonzero(fold != f)
             perm = torch.randperm(len(train), generator=generator).numpy()
-            n_val = max(1, int(round(config.validation_fraction * len(train))))
+            n_val = max(1, min(config.max_validation,
+                               int(round(config.validation_fraction * len(train)))))
             val, fit_rows = torch.from_numpy(train[perm[:n_val]]), torch.from_numpy(train[perm[n_val:]])
             torch.manual_seed(config.seed * 1000 + f)
             net = StudentNetwork(x.shape[1], n_classes, config.hidden, config.dropout)
-            epochs, best = cls._train(net, x, fit_rows, val, hard, soft_t, config, generator, f)
+            epochs, best = cls._train(net, x, fit_rows, val, targets, config, generator, f)
             history.append({"fold": f, "epochs": epochs, "validation_loss": best})
             net.eval()
             held_out = torch.from_numpy(np.flatnonzero(fold == f))
@@ -256,12 +279,12 @@ class Student:
                 for r, z in enumerate(net(x[held_out])):
                     out_of_fold[r][held_out] = z
             networks.append(net)
-        temperatures = _fit_temperature(out_of_fold, hard)
+        temperatures = _fit_temperature(out_of_fold, targets)
         fold_of = {c: int(k) for c, k in zip(ids, fold)}
         return cls(tree, spec, config, networks, fold_of, temperatures, history)
 
     @staticmethod
-    def _train(net, x, rows, val, hard, soft, config, generator, fold):
+    def _train(net, x, rows, val, targets, config, generator, fold):
         optimiser = torch.optim.AdamW(net.parameters(), lr=config.learning_rate,
                                       weight_decay=config.weight_decay)
         best_loss, best_state, stale, epoch = math.inf, None, 0, 0
@@ -269,15 +292,15 @@ class Student:
         batch_size = max(16, min(config.batch_size, len(rows) // 16))
         for epoch in range(1, config.max_epochs + 1):
             net.train()
-            order = rows[torch.randperm(len(rows), generator=generator)]
+            order = rows[torch.randperm(len(rows), generator=generator)][:config.epoch_contigs]
             for batch in order.split(batch_size):
-                loss = _loss(net(x[batch]), batch, hard, soft, config.alpha, config.temperature)
+                loss = _loss(net(x[batch]), batch, targets, config.alpha, config.temperature)
                 optimiser.zero_grad()
                 loss.backward()
                 optimiser.step()
             net.eval()
             with torch.no_grad():
-                val_loss = float(_loss(net(x[val]), val, hard, soft, config.alpha, config.temperature))
+                val_loss = float(_loss(net(x[val]), val, targets, config.alpha, config.temperature))
             report(f"student: fold {fold + 1}/{config.n_folds} epoch", epoch, config.max_epochs,
                    f"validation loss {val_loss:.4f}")
             if val_loss < best_loss - 1e-4:

@@ -8,12 +8,16 @@
 """
 import difflib
 import os
+from dataclasses import dataclass, field
+from typing import List
 
 import numpy as np
+import pandas as pd
 
-from .errors import ModelLoadError
-from .kmers import kmer_spectra
+from .errors import InputError, ModelLoadError, preview
+from .kmers import canonical_index, iter_kmer_spectra, kmer_spectra
 from .progress import report
+from .projection import ArrayRows
 
 COMPOSITION = "composition"
 
@@ -27,9 +31,57 @@ class CompositionTeacher:
                 "k": list(self.ks)}
 
     def embed(self, sequences):
-        def progress(done, total):
-            report("teacher: k-mer spectra", done, total)
-        return kmer_spectra(sequences, ks=self.ks, progress=progress)
+        return kmer_spectra(sequences, ks=self.ks, progress=self._progress)
+
+    def rows(self, contigs):
+        """The spectra as a source of row blocks (see `projection`, which reports the
+        progress), counted as they are read: 10^6 contigs never hold their 11 GB of spectra
+        at once."""
+        return SpectraRows(contigs, self.ks)
+
+    @staticmethod
+    def _progress(done, total):
+        report("teacher: k-mer spectra", done, total)
+
+
+class SpectraRows:
+    """k-mer spectra of `contigs`, block by block, as `projection` reads rows."""
+
+    def __init__(self, contigs, ks):
+        self.contigs = contigs
+        self.ks = ks
+        self.ids = list(contigs.ids)
+        self.n_rows = len(contigs)
+        self.n_columns = sum(canonical_index(k)[1] for k in ks)
+
+    def blocks(self, select=None):
+        return iter_kmer_spectra(self.contigs, self.ks, select=select)
+
+
+@dataclass
+class Embeddings:
+    """Stored teacher embeddings (`embed`'s output): `ids`, `values` (n, d), an array or a
+    memory map read a block of rows at a time, and the `teacher` that made them."""
+
+    ids: List[str]
+    values: np.ndarray
+    teacher: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_frame(cls, frame):
+        """From a table indexed by contig ID (one column per dimension)."""
+        return cls([str(i) for i in frame.index], frame.to_numpy(np.float32),
+                   dict(frame.attrs.get("teacher") or {}))
+
+    def rows(self, ids):
+        """The rows of `ids`, in that order, as a source of row blocks; InputError names
+        contigs without an embedding."""
+        positions = pd.Index(self.ids).get_indexer(list(ids))
+        if (positions < 0).any():
+            missing = [c for c, p in zip(ids, positions) if p < 0]
+            raise InputError(f"{len(missing)} contig(s) have no teacher embedding: "
+                             f"{preview(missing)}; embed these contigs first.")
+        return ArrayRows(self.values, rows=positions, ids=list(ids))
 
 
 class LanguageModelTeacher:
@@ -56,6 +108,10 @@ class LanguageModelTeacher:
     def embed(self, sequences):
         seqs = sequences.sequences if hasattr(sequences, "iter_sequences") else list(sequences)
         return np.asarray(self.embedder.embed(seqs), dtype=np.float32)
+
+    def rows(self, contigs):
+        """The embeddings (computed once, in memory) as a source of row blocks."""
+        return ArrayRows(self.embed(contigs), ids=list(contigs.ids))
 
 
 def load_teacher(spec, device=None, token_budget=None):

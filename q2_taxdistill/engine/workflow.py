@@ -20,7 +20,7 @@ from .soft_labels import SoftLabels, fit_soft_labels
 from .student import FeatureSpec, Student, StudentConfig, min_student_contigs
 from .taxonomy import (
     N_RANKS, RANKS, TaxonomyTree, format_lineage, parse_lineage, parse_taxonomy, skips_ranks)
-from .teacher import load_teacher
+from .teacher import Embeddings, load_teacher
 
 DEFAULT_MIN_LENGTH = 1000
 DEFAULT_GENOME_NEIGHBOURS = 20
@@ -135,8 +135,10 @@ def embed(contigs, teacher="composition", min_length=DEFAULT_MIN_LENGTH, device=
 
 
 def teach(contigs, taxonomy, teacher="composition", embeddings=None, n_neighbours=50,
-          min_support=1.0, min_length=DEFAULT_MIN_LENGTH, seed=0):
-    """Cross-fitted soft labels for every scored contig (see `_usable`)."""
+          min_support=1.0, min_length=DEFAULT_MIN_LENGTH, seed=0, neighbour_search="auto"):
+    """Cross-fitted soft labels for every scored contig (see `_usable`). `embeddings`: stored
+    teacher embeddings (an `Embeddings` or a table indexed by contig ID) instead of running
+    the teacher. `neighbour_search`: see `neighbours.nearest_neighbours`."""
     release_large_blocks()
     every = contigs.ids
     contigs = _usable(contigs, min_length)
@@ -151,45 +153,40 @@ def teach(contigs, taxonomy, teacher="composition", embeddings=None, n_neighbour
         notice("teacher", "a single scored contig has no other contig to vote for it: the soft "
                           "labels are empty (a student cannot be trained; correction keeps the "
                           "input label)")
-        return SoftLabels(list(contigs.ids), tree,
-                          [np.zeros((len(contigs), tree.n_classes(r)), np.float32)
-                           for r in range(N_RANKS)], np.zeros((len(contigs), N_RANKS), np.float32))
+        return SoftLabels.empty(contigs.ids, tree)
     if n_labelled <= n_neighbours:
         notice("teacher", f"only {n_labelled} labelled contig(s) for n_neighbours={n_neighbours}: "
                           f"each vote spans all the other labelled contigs, not the contig's "
                           f"genome; a local vote needs more than n_neighbours labelled contigs "
                           f"per genome")
     if embeddings is None:
-        vectors = load_teacher(teacher).embed(contigs)
+        rows = load_teacher(teacher).rows(contigs)
     else:
-        missing = [c for c in contigs.ids if c not in embeddings.index]
-        if missing:
-            raise InputError(f"{len(missing)} contig(s) have no teacher embedding: "
-                             f"{preview(missing)}; embed these contigs first.")
-        vectors = embeddings.loc[contigs.ids].to_numpy(np.float32, copy=True)
-    # overwrite: the vectors are this run's largest array and are not used again.
-    return fit_soft_labels(contigs.ids, vectors, labels, tree, n_neighbours=n_neighbours,
-                           seed=seed, overwrite=True)
+        if isinstance(embeddings, pd.DataFrame):
+            embeddings = Embeddings.from_frame(embeddings)
+        rows = embeddings.rows(contigs.ids)
+    return fit_soft_labels(contigs.ids, rows, labels, tree, n_neighbours=n_neighbours,
+                           seed=seed, neighbour_search=neighbour_search)
 
 
 def distill(contigs, taxonomy, soft_labels, counts=None, min_support=1.0,
             min_length=DEFAULT_MIN_LENGTH, config=None):
-    """Train the student on the noisy labels (hard) and the teacher's soft labels."""
+    """Train the student on the noisy labels (hard) and the teacher's soft labels (a
+    `SoftLabels` or its long table)."""
     release_large_blocks()
     every = contigs.ids
     contigs = _usable(contigs, min_length)
     lineages, support = _labels(contigs, taxonomy, every)
     if isinstance(soft_labels, pd.DataFrame):
-        soft_frame = soft_labels
-    else:
-        soft_frame = soft_labels.to_frame()
-    unknown = set(soft_frame["feature-id"].astype(str)) - set(contigs.ids)
-    if unknown and len(unknown) == soft_frame["feature-id"].nunique():
+        soft_labels = SoftLabels.from_frame(soft_labels)
+    if len(soft_labels.ids) and not pd.Index(soft_labels.ids).isin(contigs.ids).any():
         raise InputError(f"none of the soft labels belong to these contigs (e.g. "
-                         f"{preview(sorted(unknown))}): were they made from other contigs?")
-    taxa = [parse_lineage(t) for t in soft_frame["taxon"].unique()]
+                         f"{preview(sorted(soft_labels.ids))}): were they made from other "
+                         f"contigs?")
+    taxa = [soft_labels.tree.lineage(r, j) for r in range(N_RANKS)
+            for j in range(soft_labels.tree.n_classes(r))]
     tree = TaxonomyTree.from_lineages(list(lineages) + taxa)
-    soft = SoftLabels.from_frame(soft_frame, tree=tree, ids=contigs.ids)
+    soft = soft_labels.aligned(contigs.ids, tree)
     labels = encode_labels(tree, lineages, support, min_support)
     config = config or StudentConfig()
     n_labelled = int((labels.codes >= 0).any(1).sum())
@@ -313,12 +310,13 @@ def _outcomes(inputs, decisions):
 
 def correct(student, contigs, counts=None, taxonomy=None, confidence=0.7,
             n_neighbours=DEFAULT_GENOME_NEIGHBOURS, min_support=1.0,
-            min_length=DEFAULT_MIN_LENGTH):
+            min_length=DEFAULT_MIN_LENGTH, neighbour_search="auto"):
     """A lineage and its confidence for every input contig (QIIME Taxon/Confidence table).
 
     With `taxonomy` (the input labels), each input label is kept, changed or cut on the
     evidence of its genome neighbourhood (see `correction`); without it, the student's
-    neighbourhood-averaged prediction is cut at the deepest rank reaching `confidence`."""
+    neighbourhood-averaged prediction is cut at the deepest rank reaching `confidence`.
+    `neighbour_search`: see `neighbours.nearest_neighbours`."""
     release_large_blocks()
     scored = _usable(contigs, min_length)
     untrained = _untrained(student, taxonomy)
@@ -345,7 +343,7 @@ def correct(student, contigs, counts=None, taxonomy=None, confidence=0.7,
     depth, _ = _depth(scored, counts)
     raw = student.spec.raw_features(scored, depth)
     probabilities = student.predict_proba(scored.ids, raw)
-    rows = neighbourhood(student.spec.neighbour_space(raw), n_neighbours)
+    rows = neighbourhood(student.spec.neighbour_space(raw), n_neighbours, neighbour_search)
     if taxonomy is not None:
         # Labels of contigs too short to score are kept as they are, not "unknown IDs".
         in_scored = taxonomy.index.astype(str).isin(set(scored.ids))

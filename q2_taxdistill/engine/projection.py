@@ -1,0 +1,128 @@
+"""Standardised principal components of teacher embeddings, fitted and applied in row blocks.
+
+Teacher embeddings are wide (2,772 k-mer frequencies, 1,536 dimensions for GenomeOcean-500M)
+and an assembly has up to millions of contigs: 11 GB of k-mer spectra for 10^6 contigs. The
+neighbour vote needs only their top principal components of the standardised columns (the
+correlation matrix), so the rows never have to be in memory together: the column moments
+and cross-products of a seeded sample of rows (every row up to `FIT_ROWS`) are accumulated
+block by block, the components come from the eigendecomposition of that correlation matrix,
+and a second pass projects every block. 10^5 rows pin down a few dozen leading components of
+a 2,772-dimensional correlation matrix far beyond what a neighbour search can tell apart.
+
+A source of rows is anything with `n_rows`, `n_columns` and `blocks(select=None)` yielding
+float32 row blocks in row order (only the rows `select` marks, when given): `ArrayRows` for
+an array or memory map, `CompositionTeacher.rows` for k-mer spectra counted on the way.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import InputError, preview
+from .progress import report
+
+FIT_ROWS = 100_000
+BLOCK_ROWS = 4096
+
+
+class ArrayRows:
+    """Rows of an array or memory map (optionally `rows`, positions in the order wanted), read
+    `BLOCK_ROWS` at a time; `ids` name the rows in messages."""
+
+    def __init__(self, values, rows=None, ids=None):
+        self.values = values
+        self.rows = np.arange(len(values)) if rows is None else np.asarray(rows, dtype=np.int64)
+        self.ids = ids
+        self.n_rows = len(self.rows)
+        self.n_columns = int(values.shape[1])
+
+    def blocks(self, select=None):
+        rows = self.rows if select is None else self.rows[np.asarray(select, dtype=bool)]
+        for start in range(0, len(rows), BLOCK_ROWS):
+            take = rows[start:start + BLOCK_ROWS]
+            if len(take) and take[-1] - take[0] == len(take) - 1 and (np.diff(take) == 1).all():
+                block = self.values[take[0]:take[-1] + 1]
+            else:
+                block = self.values[take]
+            yield np.asarray(block, dtype=np.float32)
+
+
+@dataclass
+class Projection:
+    """x -> ((x - mean) / std) @ components: standardised principal components."""
+
+    mean: np.ndarray
+    std: np.ndarray
+    components: np.ndarray
+
+    def __call__(self, block):
+        z = (np.asarray(block, dtype=np.float64) - self.mean) / self.std
+        return (z @ self.components).astype(np.float32)
+
+
+def _check_finite(block, positions, ids):
+    """InputError naming the rows (`positions` of the block's rows) that hold NaN or inf."""
+    bad = ~np.isfinite(block).all(1)
+    if bad.any():
+        where = positions[np.flatnonzero(bad)]
+        names = [ids[i] for i in where] if ids is not None else where.tolist()
+        raise InputError(f"teacher embeddings are not finite for contig(s) {preview(names)}.")
+
+
+def fit_projection(source, n_components, seed=0, fit_rows=FIT_ROWS, stage="teacher: fitting components"):
+    """Standardised principal components of `source`'s rows (a seeded sample of `fit_rows`
+    when there are more). Columns that do not vary are left out of the correlation."""
+    n = source.n_rows
+    select = None
+    if n > fit_rows:
+        select = np.zeros(n, dtype=bool)
+        select[np.random.default_rng(seed).choice(n, fit_rows, replace=False)] = True
+    used = n if select is None else fit_rows
+    positions = np.arange(n) if select is None else np.flatnonzero(select)
+    ids = getattr(source, "ids", None)
+    d = source.n_columns
+    shift = None
+    total = np.zeros(d, dtype=np.float64)
+    products = np.zeros((d, d), dtype=np.float64)
+    done = 0
+    for block in source.blocks(select):
+        _check_finite(block, positions[done:done + len(block)], ids)
+        if shift is None:
+            shift = block.mean(0, dtype=np.float64)  # accumulate around it: no cancellation
+        centred = (block - shift).astype(np.float32)
+        total += centred.sum(0, dtype=np.float64)
+        products += centred.T @ centred
+        done += len(block)
+        report(stage, done, used)
+    if shift is None:
+        raise InputError("no teacher embeddings to project.")
+    mean = total / used
+    covariance = products / used - np.outer(mean, mean)
+    std = np.sqrt(np.clip(np.diag(covariance), 0.0, None))
+    varies = std > 1e-8
+    safe = np.where(varies, std, 1.0)
+    correlation = covariance / np.outer(safe, safe)
+    correlation[~varies, :] = 0.0
+    correlation[:, ~varies] = 0.0
+    k = min(n_components, int(varies.sum()), used)
+    values, vectors = np.linalg.eigh(correlation)
+    components = vectors[:, ::-1][:, :k]
+    # eigh's signs are arbitrary: make each component's largest loading positive.
+    flip = np.sign(components[np.abs(components).argmax(0), np.arange(k)])
+    components = components * np.where(flip == 0, 1.0, flip)
+    return Projection(mean + shift, safe, components)
+
+
+def principal_components(source, n_components, seed=0, fit_rows=FIT_ROWS):
+    """(n, <= n_components) float32: every row of `source` on the components fitted by
+    `fit_projection`. With no more columns than `n_components` the components are a rotation
+    of the standardised columns: the same distances."""
+    ids = getattr(source, "ids", None)
+    projection = fit_projection(source, n_components, seed, fit_rows)
+    out = np.empty((source.n_rows, projection.components.shape[1]), dtype=np.float32)
+    row = 0
+    for block in source.blocks():
+        _check_finite(block, np.arange(row, row + len(block)), ids)
+        out[row:row + len(block)] = projection(block)
+        row += len(block)
+        report("teacher: projecting on components", row, source.n_rows)
+    return out
