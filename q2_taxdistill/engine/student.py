@@ -37,7 +37,7 @@ from .soft_labels import SoftLabels
 from .taxonomy import N_RANKS, RANKS, TaxonomyTree
 
 FORMAT_VERSION = 1
-CALIBRATION_ROWS = 200_000
+CALIBRATION_ROWS = 50_000
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 
