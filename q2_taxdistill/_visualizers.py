@@ -8,6 +8,7 @@ from matplotlib.figure import Figure
 
 from q2_taxdistill.engine.metrics import (
     RANKS, f1_by_threshold, lineage_elements, normalise_name, score_taxonomy)
+from q2_taxdistill.engine.soft_labels import SoftLabels
 
 _ASSETS = os.path.join(os.path.dirname(__file__), "assets")
 # Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
@@ -240,7 +241,10 @@ def _input_accounting(top, taxa):
 
 
 def _teacher_top(soft_labels):
-    """The teacher's most probable taxon per (contig, rank) with its probability and confidence."""
+    """The teacher's most probable taxon per (contig, rank) with its probability and confidence
+    (from the soft labels, or from their long table)."""
+    if isinstance(soft_labels, SoftLabels):
+        soft_labels = soft_labels.to_frame(top=1)
     required = ["feature-id", "rank", "taxon", "probability", "confidence"]
     missing = [c for c in required if c not in soft_labels.columns]
     if missing:
@@ -292,7 +296,7 @@ def _disagreement_plot(per_rank, output_dir):
     return _save(fig, output_dir, "disagreement")
 
 
-def summarize_soft_labels(output_dir: str, soft_labels: pd.DataFrame,
+def summarize_soft_labels(output_dir: str, soft_labels: SoftLabels,
                           taxonomy: pd.DataFrame) -> None:
     """What the teacher believes, how sure it is, and where it contradicts the input labels."""
     top = _teacher_top(soft_labels)

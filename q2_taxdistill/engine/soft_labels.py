@@ -62,10 +62,11 @@ class SoftLabels:
         np.add.at(out, (row, codes[row, slot]), probabilities[row, slot])
         return out
 
-    def to_frame(self):
-        """Long table `feature-id rank taxon probability confidence`: one row per kept taxon,
-        a contig's rows together (ranks in order, most probable first)."""
-        row, rank, slot = np.nonzero(self.codes >= 0)
+    def to_frame(self, top=None):
+        """Long table `feature-id rank taxon probability confidence`: one row per kept taxon
+        (the `top` most probable per contig and rank, when given), a contig's rows together
+        (ranks in order, most probable first)."""
+        row, rank, slot = np.nonzero(self.codes[:, :, :top] >= 0)
         codes = self.codes[row, rank, slot]
         taxa = np.empty(len(row), dtype=object)
         for r in range(N_RANKS):
