@@ -51,8 +51,8 @@ def _register_artifact_class(semantic_type, directory_format, description):
 
 _register_artifact_class(
     FeatureData[_types.SoftLabels], _formats.SoftLabelsArraysDirectoryFormat,
-    "Per-contig, per-rank probability distributions over taxa from the teacher, "
-    "with the teacher's confidence.")
+    "The teacher's most probable taxa (up to 3) per contig and rank with their "
+    "probabilities and the teacher's confidence, stored as arrays.")
 _register_artifact_class(
     FeatureData[_types.Embeddings], _formats.EmbeddingsDirectoryFormat,
     "One embedding vector per contig from a teacher model.")
@@ -109,8 +109,10 @@ _TEACHER = ("Teacher: 'composition' (canonical k-mer spectra, k=1..6, no model w
             "are never downloaded at run time.")
 _PARAMS = {
     "teacher": _TEACHER,
-    "n_neighbours": "Number of nearest contigs (in teacher-embedding space) whose labels vote "
-                    "for a contig's soft label; its own label never does. At least 1.",
+    "n_neighbours": ("Number of nearest contigs (in teacher-embedding space) whose labels vote "
+                     "for a contig's soft label; its own label never does. At least 1. Above "
+                     "20,000 contigs the nearest are found approximately (faiss), ~98% of them "
+                     "exactly."),
     "genome_neighbours": (
         "Number of nearest contigs (composition + co-abundance) that, spread one to three "
         "averaging steps along the neighbour graph (fewer in small inputs), form a contig's "
@@ -138,7 +140,9 @@ _PARAMS = {
                "against 0.967 with 3 (same recall); 3 trains about a quarter faster. With "
                "fewer than 2 labelled contigs per fold no network is trained and correcting "
                "with the student keeps every input label.",
-    "max_epochs": "Maximum training epochs per fold (early stopping on a held-out split).",
+    "max_epochs": ("Maximum training epochs per fold (early stopping on a held-out split). An "
+                   "epoch is every training contig, or a fresh random 50,000 of them in larger "
+                   "inputs, so training time stops growing with the number of contigs."),
     "patience": "Epochs without validation improvement before a fold stops.",
     "hidden": "Width of the student's hidden layers.",
     "confidence": (

@@ -55,9 +55,9 @@ class StudentConfig:
     learning_rate: float = 2e-3
     weight_decay: float = 1e-4
     validation_fraction: float = 0.1
-    # Contigs per epoch (a fresh random draw each time) and on which early stopping is
-    # judged, at most: beyond them an epoch repeats genomes it has seen, so the updates
-    # (and the cost) of training stop growing with the number of contigs.
+    # At most this many contigs make an epoch (a fresh random draw each epoch) and judge
+    # early stopping: more would repeat genomes already seen, so the updates (and the cost)
+    # of training stop growing with the number of contigs.
     epoch_contigs: int = 50_000
     max_validation: int = 10_000
     seed: int = 0
