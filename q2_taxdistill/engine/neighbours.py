@@ -6,15 +6,18 @@ compares every pair (in bounded blocks with torch), which grows with the square 
 contig count: 5.5 s for 10^4 rows, hours for 10^6. Above `EXACT_MAX_ROWS` rows the graph
 comes from an inverted-file index (faiss `IndexIVFFlat`): k-means splits the rows into
 lists of about `LIST_SIZE` rows, and each query compares exact distances with the rows of
-its `N_PROBE` nearest lists only, so its cost does not grow with n (the assignment to lists
-grows as n^2 / LIST_SIZE, small up to 10^7 rows).
+its `N_PROBE` nearest lists only, so its cost does not grow with n (finding a row's lists
+grows as n / LIST_SIZE: seconds in all at 10^6 rows, minutes at 10^7).
 
-Why IVF from faiss (measured with `benchmarks/neighbour_libraries.py`, 2 cores): on 107,670
-contigs (64 teacher components, k = 50) IVF found 0.985 of the exact neighbours in 9 s and
-gave the same graph on every run; faiss's and hnswlib's HNSW graphs found 0.996-0.997 but
-took 12-17 s, and HNSW built on several threads differs run to run (hnswlib on one thread
-took over 10 minutes for 10^6 rows). pynndescent needs numba (a JIT compiler, ~100 MB) and
-is reproducible only on one thread. faiss-cpu is one wheel (numpy its only dependency),
+Why IVF from faiss (measured with `benchmarks/neighbour_libraries.py`, 2 cores, k = 50 on the
+teacher's 64 components): on 107,670 contigs it found 0.985 of the exact neighbours in 5 s and
+the same graph on every run; HNSW graphs (faiss, hnswlib) found 0.995-0.997 in 9-20 s, and
+built on several threads they differ from run to run (hnswlib on one thread had not built and
+searched 10^6 rows after 10 minutes). On 10^6 contigs (the scale benchmark's) it found all of them
+(1.000) in 80 s, where faiss's usual list count (4 sqrt(n) lists, 32 probed) took 152 s,
+its k-means being the cost. On 10^6 synthetic rows in 400 overlapping Gaussian clusters, a
+harder case than contigs, it found 0.86. pynndescent needs numba (a JIT compiler, ~100 MB)
+and is reproducible only on one thread. faiss-cpu is one wheel (numpy its only dependency),
 maintained by Meta, and on conda-forge for QIIME 2 environments.
 """
 import numpy as np
