@@ -210,3 +210,18 @@ def test_an_epoch_draws_at_most_epoch_contigs(example, trained, monkeypatch):
     workflow.distill(example["contigs"], example["taxonomy"], soft, example["counts"],
                      config=config)
     assert len(steps) == 2 * 2 * 64 // 16
+
+
+def test_stored_embeddings_in_another_order_teach_the_same(example):
+    from q2_taxdistill.engine.teacher import Embeddings
+
+    contigs, taxonomy = example["contigs"], example["taxonomy"]
+    frame = workflow.embed(contigs)
+    reordered = frame.iloc[::-1]
+    memory_mapped = Embeddings(list(reordered.index), np.asarray(reordered.to_numpy()))
+    a = workflow.teach(contigs, taxonomy, embeddings=frame)
+    b = workflow.teach(contigs, taxonomy, embeddings=memory_mapped)
+    assert a.ids == b.ids and np.array_equal(a.codes, b.codes)
+    assert np.allclose(a.probabilities, b.probabilities)
+    with pytest.raises(InputError, match="have no teacher embedding"):
+        workflow.teach(contigs, taxonomy, embeddings=frame.iloc[3:])
