@@ -88,28 +88,45 @@ def fit_projection(source, n_components, seed=0, fit_rows=FIT_ROWS, stage="teach
         _check_finite(block, positions[done:done + len(block)], ids)
         if shift is None:
             shift = block.mean(0, dtype=np.float64)  # accumulate around it: no cancellation
-        centred = (block - shift).astype(np.float32)
+        centred = np.array(block, dtype=np.float32)
+        centred -= shift.astype(np.float32)
         total += centred.sum(0, dtype=np.float64)
         products += centred.T @ centred
         done += len(block)
         report(stage, done, used)
     if shift is None:
         raise InputError("no teacher embeddings to project.")
+    # Covariance, then correlation, in place: a d x d float64 matrix is 61 MB at d = 2,772.
     mean = total / used
-    covariance = products / used - np.outer(mean, mean)
-    std = np.sqrt(np.clip(np.diag(covariance), 0.0, None))
+    products /= used
+    for start in range(0, d, 256):
+        products[start:start + 256] -= np.outer(mean[start:start + 256], mean)
+    std = np.sqrt(np.clip(np.diag(products), 0.0, None))
     varies = std > 1e-8
     safe = np.where(varies, std, 1.0)
-    correlation = covariance / np.outer(safe, safe)
-    correlation[~varies, :] = 0.0
-    correlation[:, ~varies] = 0.0
+    products /= safe[:, None]
+    products /= safe[None, :]
+    products[~varies, :] = 0.0
+    products[:, ~varies] = 0.0
     k = min(n_components, int(varies.sum()), used)
-    values, vectors = np.linalg.eigh(correlation)
-    components = vectors[:, ::-1][:, :k]
+    components = _leading_eigenvectors(products, k)
     # eigh's signs are arbitrary: make each component's largest loading positive.
     flip = np.sign(components[np.abs(components).argmax(0), np.arange(k)])
     components = components * np.where(flip == 0, 1.0, flip)
     return Projection(mean + shift, safe, components)
+
+
+def _leading_eigenvectors(symmetric, k):
+    """The `k` eigenvectors of the largest eigenvalues, largest first; only those are computed
+    (LAPACK's MRRR driver, in place), so the memory is the matrix itself."""
+    from scipy.linalg import eigh
+
+    d = symmetric.shape[0]
+    if k == 0:
+        return np.zeros((d, 0))
+    _, vectors = eigh(symmetric, subset_by_index=[d - k, d - 1], driver="evr",
+                      overwrite_a=True, check_finite=False)
+    return vectors[:, ::-1]
 
 
 def principal_components(source, n_components, seed=0, fit_rows=FIT_ROWS):
