@@ -8,7 +8,7 @@ setup(
     license="BSD-3-Clause",
     packages=find_packages(exclude=["tests", "tests.*"]),
     python_requires=">=3.9",
-    install_requires=["numpy", "pandas", "torch", "safetensors", "faiss-cpu"],
+    install_requires=["numpy", "pandas", "scipy", "torch", "safetensors", "faiss-cpu"],
     extras_require={"teacher": ["transformers", "tokenizers"], "cluster": ["parsl"]},
     package_data={
         "q2_taxdistill": ["citations.bib", "assets/*/*", "data/example/*",
