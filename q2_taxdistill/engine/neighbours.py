@@ -6,8 +6,13 @@ compares every pair (in bounded blocks with torch), which grows with the square 
 contig count: 5.5 s for 10^4 rows, hours for 10^6. Above `EXACT_MAX_ROWS` rows the graph
 comes from an inverted-file index (faiss `IndexIVFFlat`): k-means splits the rows into
 lists of about `LIST_SIZE` rows, and each query compares exact distances with the rows of
-its `N_PROBE` nearest lists only, so its cost does not grow with n (finding a row's lists
-grows as n / LIST_SIZE: seconds in all at 10^6 rows, minutes at 10^7).
+its `N_PROBE` nearest lists only, so that part costs the same per row at any n. Two parts
+still grow as n^2 / LIST_SIZE: the k-means (on 64 rows per list) and finding each row's
+lists. At 4 x 10^5 rows in ~150 dimensions they took ~10 s (the k-means, profiled in the
+correction graph, 50 s in all) and ~13 s (adding and searching every row's lists, timed on
+synthetic rows); extrapolated, ~2.5 min at 10^6 rows, but hours at 10^7. At that size
+the lists need a hierarchical quantizer (e.g. faiss's HNSW over the list centres), which
+is not built here.
 
 Why IVF from faiss (measured with `benchmarks/neighbour_libraries.py`, 2 cores, k = 50 on the
 teacher's 64 components): on 107,670 contigs it found 0.985 of the exact neighbours in 5 s and
