@@ -96,6 +96,19 @@ def _df_to_soft_labels(df: pd.DataFrame) -> SoftLabelsFormat:
     return ff
 
 
+def _read_feature_ids(root):
+    """The IDs of a directory format's feature-ids.tsv (header `feature-id`), in row order."""
+    with open(os.path.join(root, "feature-ids.tsv"), encoding="utf-8") as fh:
+        fh.readline()
+        return [line.rstrip("\r\n") for line in fh]
+
+
+def _write_feature_ids(root, ids):
+    with open(os.path.join(root, "feature-ids.tsv"), "w", encoding="utf-8") as fh:
+        fh.write("feature-id\n")
+        fh.writelines(f"{i}\n" for i in ids)
+
+
 def _write_soft_label_arrays(soft: SoftLabels) -> SoftLabelsArraysDirectoryFormat:
     ff = SoftLabelsArraysDirectoryFormat()
     root = str(ff.path)
@@ -114,9 +127,7 @@ def _write_soft_label_arrays(soft: SoftLabels) -> SoftLabelsArraysDirectoryForma
             allow_pickle=False)
     ids = pd.Index(soft.ids).astype(str)
     _check_text(ids, "feature IDs")
-    with open(os.path.join(root, "feature-ids.tsv"), "w", encoding="utf-8") as fh:
-        fh.write("feature-id\n")
-        fh.writelines(f"{i}\n" for i in ids)
+    _write_feature_ids(root, ids)
     return ff
 
 
@@ -135,9 +146,7 @@ def _soft_label_arrays_to_soft_labels(ff: SoftLabelsArraysDirectoryFormat) -> So
     class_of = np.append(tree.encode(lineages).reshape(len(taxa), N_RANKS)[
         np.arange(len(taxa)), ranks], -1).astype(np.int32)
     codes = np.load(os.path.join(root, "taxa.npy"), allow_pickle=False)
-    with open(os.path.join(root, "feature-ids.tsv"), encoding="utf-8") as fh:
-        fh.readline()
-        ids = [line.rstrip("\r\n") for line in fh]
+    ids = _read_feature_ids(root)
     return SoftLabels(ids, tree, class_of[codes],
                       np.load(os.path.join(root, "probabilities.npy"), allow_pickle=False),
                       np.load(os.path.join(root, "confidence.npy"), allow_pickle=False))
@@ -176,17 +185,11 @@ def _json_default(value):
 
 @plugin.register_transformer
 def _embeddings_to_df(ff: EmbeddingsDirectoryFormat) -> pd.DataFrame:
-    root = str(ff.path)
-    values = np.load(os.path.join(root, "embeddings.npy"), allow_pickle=False)
-    with open(os.path.join(root, "feature-ids.tsv"), encoding="utf-8") as fh:
-        fh.readline()
-        ids = [line.rstrip("\r\n") for line in fh]
-    with open(os.path.join(root, "teacher.json"), encoding="utf-8") as fh:
-        teacher = json.load(fh)
-    df = pd.DataFrame(values.astype(np.float32, copy=False),
-                      index=pd.Index(ids, name="feature-id"),
+    embeddings = _embeddings_to_engine(ff)
+    values = np.array(embeddings.values, dtype=np.float32)
+    df = pd.DataFrame(values, index=pd.Index(embeddings.ids, name="feature-id"),
                       columns=[str(i) for i in range(values.shape[1])])
-    df.attrs["teacher"] = teacher
+    df.attrs["teacher"] = embeddings.teacher
     return df
 
 
@@ -194,9 +197,7 @@ def _embeddings_to_df(ff: EmbeddingsDirectoryFormat) -> pd.DataFrame:
 def _embeddings_to_engine(ff: EmbeddingsDirectoryFormat) -> Embeddings:
     """Memory-mapped: teach reads the rows it needs a block at a time."""
     root = str(ff.path)
-    with open(os.path.join(root, "feature-ids.tsv"), encoding="utf-8") as fh:
-        fh.readline()
-        ids = [line.rstrip("\r\n") for line in fh]
+    ids = _read_feature_ids(root)
     with open(os.path.join(root, "teacher.json"), encoding="utf-8") as fh:
         teacher = json.load(fh)
     values = np.load(os.path.join(root, "embeddings.npy"), mmap_mode="r", allow_pickle=False)
@@ -225,9 +226,7 @@ def _df_to_embeddings(df: pd.DataFrame) -> EmbeddingsDirectoryFormat:
     root = str(ff.path)
     np.save(os.path.join(root, "embeddings.npy"), np.ascontiguousarray(values),
             allow_pickle=False)
-    with open(os.path.join(root, "feature-ids.tsv"), "w", encoding="utf-8") as fh:
-        fh.write("feature-id\n")
-        fh.writelines(f"{i}\n" for i in ids)
+    _write_feature_ids(root, ids)
     with open(os.path.join(root, "teacher.json"), "w", encoding="utf-8") as fh:
         json.dump(teacher, fh, indent=2, sort_keys=True, default=_json_default)
         fh.write("\n")
