@@ -36,7 +36,8 @@ class CompositionTeacher:
     def rows(self, contigs):
         """The spectra as a source of row blocks (see `projection`, which reports the
         progress), counted as they are read: 10^6 contigs never hold their 11 GB of spectra
-        at once."""
+        at once. The projection reads them twice (its fitting sample, then every row), so
+        the sampled contigs are counted twice: time traded for that memory bound."""
         return SpectraRows(contigs, self.ks)
 
     @staticmethod
