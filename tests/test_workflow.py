@@ -2,6 +2,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from q2_taxdistill.engine import workflow
 from q2_taxdistill.engine.errors import InputError
@@ -225,3 +226,30 @@ def test_stored_embeddings_in_another_order_teach_the_same(example):
     assert np.allclose(a.probabilities, b.probabilities)
     with pytest.raises(InputError, match="have no teacher embedding"):
         workflow.teach(contigs, taxonomy, embeddings=frame.iloc[3:])
+
+
+def test_student_targets_built_once_equal_those_built_per_batch():
+    """Small inputs index targets built once for all contigs; large ones build each batch's:
+    both give the same numbers, so training does not depend on the input's size."""
+    from q2_taxdistill.engine.labels import EncodedLabels
+    from q2_taxdistill.engine.student import _Targets
+
+    rng = np.random.default_rng(3)
+    n, n_classes = 400, [1, 2, 3, 4, 5, 6, 9]
+    codes = np.stack([rng.integers(-1, c, n) for c in n_classes], 1)
+    labels = EncodedLabels(codes, rng.uniform(0.2, 1.0, (n, 7)).astype(np.float32))
+    soft_codes = np.stack([np.stack([rng.permutation(np.arange(-1, c))[:3] for _ in range(n)])
+                           if c >= 2 else np.full((n, 3), -1) for c in n_classes], 1)
+    probabilities = np.where(soft_codes >= 0, rng.dirichlet(np.ones(4), (n, 7))[..., :3], 0.0)
+    soft = SoftLabels([f"c{i}" for i in range(n)], None, soft_codes.astype(np.int32),
+                      probabilities.astype(np.float32), rng.uniform(0, 1, (n, 7)).astype(np.float32))
+    targets = _Targets(labels, soft, n_classes, temperature=2.0)
+    assert targets._dense_hard is not None and targets._dense_teacher is not None
+    rows = torch.from_numpy(rng.permutation(n)[:97])
+    for r in range(7):
+        named, target = targets.hard(r, rows)
+        built_named, built_target = targets.build_hard(r, rows)
+        assert torch.equal(named, built_named) and torch.equal(target, built_target)
+        q, weight = targets.teacher(r, rows)
+        built_q, built_weight = targets.build_teacher(r, rows)
+        assert torch.equal(q, built_q) and torch.equal(weight, built_weight)
