@@ -143,6 +143,35 @@ def test_decide_never_keeps_a_name_under_a_changed_parent():
     assert decisions[0].lineage[SPECIES - 1:] == ("H", None)
 
 
+def test_decide_judges_names_below_unnamed_ranks_on_their_own_evidence():
+    """NCBI virus lineages name no phylum or class; a genus may have no family. The names
+    below the gap are judged, the gap is never filled."""
+    virus = parse_lineage("d__Viruses; p__; c__; o__Nidovirales; f__Coronaviridae; "
+                          "g__Betacoronavirus; s__Betacoronavirus pandemicum")
+    other = parse_lineage("d__Viruses; p__Pisuviricota; c__Pisoniviricetes; o__Nidovirales")
+    nofamily = parse_lineage("d__Bacteria; p__P; c__C; o__O; f__; g__G; s__G one")
+    tree = TaxonomyTree.from_lineages([virus, other, nofamily])
+    codes = tree.encode([virus, virus, nofamily])
+    evidence = []
+    for r in range(N_RANKS):
+        e = np.zeros((3, tree.n_classes(r) + 1))
+        for i, c in enumerate(codes[:, r]):
+            e[i, c if c >= 0 else -1] = 1.0
+        evidence.append(e)
+    # the named-class sibling path is confident at phylum and class for the first contig
+    for r in (1, 2):
+        evidence[r][0, tree.encode([other])[0, r]] = 0.9
+        evidence[r][0, -1] = 0.1
+    # the second contig's own species evidence is weak: cut there, above kept
+    evidence[SPECIES][1, codes[1, SPECIES]] = 0.3
+    evidence[SPECIES][1, -1] = 0.7
+    decisions, outcome = decide(evidence, tree, codes, 0.7)
+    assert decisions[0].lineage == virus
+    assert (outcome[0, 1:3] == 0).all() and (outcome[0, 3:] == 1).all()
+    assert decisions[1].lineage == virus[:SPECIES] + (None,)
+    assert decisions[2].lineage == nofamily and decisions[2].rank == SPECIES
+
+
 def _genomes(tree, lineages, support=None):
     """Three genomes of 40 contigs whose neighbourhoods stay inside each genome."""
     rng = np.random.default_rng(0)

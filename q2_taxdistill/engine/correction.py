@@ -107,12 +107,27 @@ def _decisions(tree, depth, deepest, confidence):
     ]
 
 
-def _under(tree, r, probabilities, chosen):
-    """Rank-r probabilities (without "unnamed") with classes outside the chosen parent at -1."""
+def _nearest_ancestors(tree, r):
+    """Per class at rank r: the rank and class of its deepest named ancestor ((-1, -1) at
+    the top). A class under skipped ranks (a virus order with no phylum or class, an NCBI
+    genus without a family) hangs from the last rank its path names."""
+    if r == 0 or tree.n_classes(r) == 0:
+        return np.full(tree.n_classes(r), -1), np.full(tree.n_classes(r), -1)
+    paths = tree.encode([tree.lineage(r, c) for c in range(tree.n_classes(r))])[:, :r]
+    named = paths >= 0
+    rank = np.where(named.any(1), r - 1 - np.argmax(named[:, ::-1], axis=1), -1)
+    return rank, np.where(rank >= 0, paths[np.arange(len(paths)), np.maximum(rank, 0)], -1)
+
+
+def _under(tree, r, probabilities, chosen_rank, chosen):
+    """Rank-r probabilities (without "unnamed") with classes whose nearest named ancestor is
+    not the one chosen above at -1."""
     p = probabilities[:, :tree.n_classes(r)]
     if r == 0:
         return p
-    return np.where(tree.parent_index(r)[None, :] == chosen[:, None], p, -1.0)
+    rank, code = _nearest_ancestors(tree, r)
+    inside = (rank[None, :] == chosen_rank[:, None]) & (code[None, :] == chosen[:, None])
+    return np.where(inside, p, -1.0)
 
 
 def decode(probabilities, tree, threshold):
@@ -132,40 +147,48 @@ def decide(evidence, tree, label_codes, threshold, keep=KEEP, judged_ranks=None)
     none). `judged_ranks` (n,), optional: per contig, the ranks from which on it is not
     judged; there its input name stands where it lies under the taxon chosen above (the
     caller found the evidence too thin).
+    A rank the input leaves unnamed above a rank it names (a virus without phylum or class,
+    a genus without a family) stays unnamed and the ranks below are judged on their own
+    evidence: it is never filled, since a name there could contradict the names below.
     Returns (decisions, outcome): outcome (n, 7) per rank is 1 where the input name was
     kept, 2 where a name was changed or added, 0 where the rank is left unnamed.
     Confidence = the evidence for the deepest rank named."""
     n = evidence[0].shape[0]
     rows = np.arange(n)
     chosen = np.full(n, -1, dtype=np.int64)
-    depth = np.full(n, -1, dtype=np.int64)
-    deepest = np.full(n, -1, dtype=np.int64)
+    chosen_rank = np.full(n, -1, dtype=np.int64)
     confidence = np.zeros(n, dtype=np.float64)
     outcome = np.zeros((n, N_RANKS), dtype=np.int8)
     active = np.ones(n, dtype=bool)
     judged_ranks = np.full(n, N_RANKS) if judged_ranks is None else np.asarray(judged_ranks)
+    named = label_codes >= 0
+    named_below = np.flip(np.cumsum(np.flip(named, 1), 1), 1) - named > 0
     for r in range(N_RANKS):
+        label = label_codes[:, r]
+        skip = active & (label < 0) & named_below[:, r]
         if tree.n_classes(r) == 0:
-            break
-        masked = _under(tree, r, evidence[r], chosen)
+            active = skip
+            if not active.any():
+                break
+            continue
+        masked = _under(tree, r, evidence[r], chosen_rank, chosen)
         best = masked.argmax(1)
         best_p = masked[rows, best]
         if r == 0:
             confidence = np.maximum(best_p, 0.0).astype(np.float64)
-        label = label_codes[:, r]
         label_p = np.where(label >= 0, masked[rows, np.maximum(label, 0)], -1.0)
         # A taxon reaching `threshold` wins unless it is the input's or the input ties it;
         # below that the input stands while it holds `keep` of the evidence.
         confident = (best_p >= threshold) & ((best_p > label_p) | (best == label))
         pick = np.where(confident, best, np.where(label_p >= keep, label, -1))
         pick = np.where(r >= judged_ranks, np.where(label_p >= 0, label, -1), pick)
-        ok = active & (pick >= 0)
-        chosen = np.where(ok, pick, -1)
-        deepest = np.where(ok, pick, deepest)
+        ok = active & ~skip & (pick >= 0)
+        chosen = np.where(ok, pick, chosen)
+        chosen_rank = np.where(ok, r, chosen_rank)
         confidence = np.where(ok, masked[rows, np.maximum(pick, 0)], confidence)
-        depth = np.where(ok, r, depth)
         outcome[:, r] = np.where(ok, np.where(pick == label, 1, 2), 0)
-        active = ok
+        active = ok | skip
         if not active.any():
             break
-    return _decisions(tree, depth, deepest, confidence), outcome
+    depth = chosen_rank
+    return _decisions(tree, depth, chosen, confidence), outcome
