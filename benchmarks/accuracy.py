@@ -74,7 +74,7 @@ def to_taxometer_labels(qiime_tsv, out):
             writer.writerow([row[0], ";".join(p.strip() for p in taxon.split(";") if p.strip())])
 
 
-def ours(bench, labels, work, qiime):
+def ours(bench, labels, work, qiime, hits=None):
     env = dict(os.environ, CONDA_PREFIX=str(ROOT / ".venv"))
     timings = {}
     steps = []
@@ -92,6 +92,10 @@ def ours(bench, labels, work, qiime):
                       "--input-path", work / "counts.biom", "--output-path", work / "abundance.qza"])
     steps.append([qiime, "tools", "import", "--type", "FeatureData[Taxonomy]",
                   "--input-path", bench / labels, "--output-path", work / "labels.qza"])
+    if hits:
+        steps.append([qiime, "tools", "import", "--type", "FeatureData[BLAST6]", "--input-format",
+                      "BLAST6Format", "--input-path", bench / hits, "--output-path",
+                      work / "hits.qza"])
     wall = 0.0
     for i, cmd in enumerate(steps):
         wall += run(cmd, work / f"import-{i}.log", env)[0]
@@ -101,7 +105,8 @@ def ours(bench, labels, work, qiime):
          "--i-taxonomy", work / "labels.qza", "--i-abundance", work / "abundance.qza",
          "--p-teacher", "composition", "--o-soft-labels", work / "soft-labels.qza",
          "--o-student", work / "student.qza", "--o-corrected-taxonomy", work / "corrected.qza",
-         "--verbose"], work / "refine-taxonomy.log", env)
+         "--verbose"] + (["--i-hits", work / "hits.qza"] if hits else []),
+        work / "refine-taxonomy.log", env)
     shutil.rmtree(work / "corrected", ignore_errors=True)
     run([qiime, "tools", "export", "--input-path", work / "corrected.qza", "--output-path",
          work / "corrected"], work / "export.log", env)
@@ -145,6 +150,7 @@ def species_by_genome(scorer, bench, paths):
         for name, pred in predictions.items():
             named = pred.get(contig, {}).get(6)
             row[name] += named is not None and named[0] == t[6]
+            row[name + " named"] = row.get(name + " named", 0) + (named is not None)
     return genomes
 
 
@@ -164,16 +170,20 @@ def main(argv=None):
     parser.add_argument("--labels", default="mmseqs2_taxonomy.tsv",
                         help="noisy label file in the benchmark folder (QIIME TSV)")
     parser.add_argument("--taxometer-venv", help="venv with vamb 5 (Taxometer); skipped if absent")
+    parser.add_argument("--hits", nargs="?", const="mmseqs2_tophits.tsv",
+                        help="also give refine-taxonomy the contigs' search hits (BLAST6 file in "
+                             "the benchmark folder; default mmseqs2_tophits.tsv)")
     parser.add_argument("--workdir", type=Path, help="default: bench-output/accuracy-<labels>")
     parser.add_argument("--qiime", default=str(ROOT / ".venv" / "bin" / "qiime"))
     args = parser.parse_args(argv)
     bench = args.bench.resolve()
-    work = (args.workdir or ROOT / "bench-output" / f"accuracy-{Path(args.labels).stem}").resolve()
+    work = (args.workdir or ROOT / "bench-output" / (f"accuracy-{Path(args.labels).stem}"
+                                                    + ("-hits" if args.hits else ""))).resolve()
     work.mkdir(parents=True, exist_ok=True)
     scorer = load_scorer(bench)
 
     results = {"input (" + args.labels + ")": score(scorer, bench, bench / args.labels)}
-    corrected, timings = ours(bench, args.labels, work, args.qiime)
+    corrected, timings = ours(bench, args.labels, work, args.qiime, args.hits)
     results["taxdistill"] = score(scorer, bench, corrected)
     if args.taxometer_venv:
         path, timings["taxometer"] = taxometer(bench, args.labels, work, args.taxometer_venv)
@@ -185,7 +195,8 @@ def main(argv=None):
     paths = {names[0]: bench / args.labels, "taxdistill": corrected}
     if "taxometer" in results:
         paths["taxometer"] = path
-    print(f"# {bench.name} / {args.labels}  ({time.strftime('%Y-%m-%d')}, teacher: composition)\n")
+    print(f"# {bench.name} / {args.labels}{' + ' + args.hits if args.hits else ''}  "
+          f"({time.strftime('%Y-%m-%d')}, teacher: composition)\n")
     print("F1 per rank")
     table(["rank"] + names,
           [[r] + [f"{results[n]['ranks'][r]['f1']:.3f}" for n in names] for r in RANKS])
@@ -204,10 +215,18 @@ def main(argv=None):
     table(["method", "recall", "x input"],
           [[n, f"{k['recall']:.3f}", f"{k['recall'] / known[0]['recall']:.3f}"]
            for n, k in zip(names, known) if k and known[0] and known[0]["recall"] > 0])
-    print("Species recall per genome (share of the genome's contigs with the right species)")
+    if "oracle" in results:
+        f1 = {n: results[n]["ranks"]["species"]["f1"] for n in names}
+        gap = f1["oracle"] - f1[names[0]]
+        print("Species F1: share of the input-oracle gap closed")
+        table(["method", "closed"], [[n, f"{(f1[n] - f1[names[0]]) / gap:.2f}" if gap else "-"]
+                                     for n in names if n != "oracle"])
+    print("Species per genome: share of the genome's contigs with the right species name, "
+          "and (named) with any species name")
     genomes = species_by_genome(scorer, bench, paths)
-    table(["genome", "novelty", "contigs"] + list(paths),
+    table(["genome", "novelty", "contigs"] + list(paths) + [f"{n} named" for n in paths],
           [[g, v["novelty"], v["n"]] + [f"{v[n] / v['n']:.2f}" for n in paths]
+           + [f"{v[n + ' named'] / v['n']:.2f}" for n in paths]
            for g, v in sorted(genomes.items(), key=lambda kv: (kv[1]["novelty"], kv[0]))])
     print("Time and peak memory (child processes, one at a time)")
     rows = [[k, f"{w:.1f}", "-" if m is None else f"{m:.0f}"] for k, (w, m) in timings.items()]

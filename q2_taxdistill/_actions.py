@@ -47,7 +47,7 @@ def embed(contigs: ContigsFASTAFormat, teacher: str = "composition", min_length:
 
 
 def teach(contigs: ContigsFASTAFormat, taxonomy: pd.DataFrame, embeddings: Embeddings = None,
-          teacher: str = "composition", n_neighbours: int = 50, min_support: float = 1.0,
+          teacher: str = "composition", n_neighbours: int = 50, min_support: float = 0.0,
           min_length: int = 1000, seed: int = 0) -> SoftLabels:
     with _progress("teach"):
         return workflow.teach(_contigs(contigs), taxonomy, teacher=teacher, embeddings=embeddings,
@@ -58,7 +58,7 @@ def teach(contigs: ContigsFASTAFormat, taxonomy: pd.DataFrame, embeddings: Embed
 def distill(contigs: ContigsFASTAFormat, taxonomy: pd.DataFrame, soft_labels: SoftLabels,
             abundance: pd.DataFrame = None, alpha: float = 0.5, temperature: float = 2.0,
             n_folds: int = 5, max_epochs: int = 25, patience: int = 3, hidden: int = 128,
-            min_support: float = 1.0, min_length: int = 1000, seed: int = 0) -> Student:
+            min_support: float = 0.0, min_length: int = 1000, seed: int = 0) -> Student:
     config = StudentConfig(alpha=alpha, temperature=temperature, n_folds=n_folds,
                            max_epochs=max_epochs, patience=patience, hidden=hidden, seed=seed)
     with _progress("distill"):
@@ -68,9 +68,11 @@ def distill(contigs: ContigsFASTAFormat, taxonomy: pd.DataFrame, soft_labels: So
 
 def correct_taxonomy(student: Student, contigs: ContigsFASTAFormat, abundance: pd.DataFrame = None,
                      taxonomy: pd.DataFrame = None, confidence: float = 0.7,
-                     genome_neighbours: int = 20, min_support: float = 1.0,
-                     min_length: int = 1000) -> pd.DataFrame:
+                     genome_neighbours: int = 20, min_support: float = 0.0,
+                     min_length: int = 1000, hits: pd.DataFrame = None,
+                     species_identity: float = 95.0) -> pd.DataFrame:
     with _progress("correct-taxonomy"):
         return workflow.correct(student, _contigs(contigs), _counts(abundance), taxonomy,
                                 confidence=confidence, n_neighbours=genome_neighbours,
-                                min_support=min_support, min_length=min_length)
+                                min_support=min_support, min_length=min_length, hits=hits,
+                                species_identity=species_identity)

@@ -2,9 +2,10 @@
 
 
 def refine_taxonomy(ctx, contigs, taxonomy, abundance=None, embeddings=None,
-                    teacher="composition", n_neighbours=50, min_support=1.0, alpha=0.5,
+                    teacher="composition", n_neighbours=50, min_support=0.0, alpha=0.5,
                     temperature=2.0, n_folds=5, max_epochs=25, confidence=0.7,
-                    genome_neighbours=20, min_length=1000, seed=0):
+                    genome_neighbours=20, min_length=1000, seed=0, hits=None,
+                    species_identity=95.0):
     teach = ctx.get_action("taxdistill", "teach")
     distill = ctx.get_action("taxdistill", "distill")
     correct = ctx.get_action("taxdistill", "correct_taxonomy")
@@ -18,5 +19,5 @@ def refine_taxonomy(ctx, contigs, taxonomy, abundance=None, embeddings=None,
     corrected, = correct(student=student, contigs=contigs, abundance=abundance,
                          taxonomy=taxonomy, confidence=confidence,
                          genome_neighbours=genome_neighbours, min_support=min_support,
-                         min_length=min_length)
+                         min_length=min_length, hits=hits, species_identity=species_identity)
     return soft_labels, student, corrected

@@ -62,7 +62,7 @@ _register_artifact_class(
 
 # --- contig inputs: FeatureData[Sequence], plus the contig types of newer q2-types (2024+)
 # where they import; their files are concatenated into one FASTA (see _transformers) ---
-from q2_types.feature_data import Sequence, Taxonomy  # noqa: E402
+from q2_types.feature_data import BLAST6, Sequence, Taxonomy  # noqa: E402
 
 CONTIG_INPUTS = FeatureData[Sequence]
 CONTIG_COLLECTION_FORMATS = []
@@ -101,6 +101,14 @@ _CONTIGS = {"contigs": "Assembled contigs (nucleotide FASTA). IUPAC codes are ac
 _TAXONOMY = {"taxonomy": "Noisy contig labels from a similarity search (MMseqs2, Kraken2 via "
                          "q2-annotate, BLAST...). A numeric Confidence column, when present, is "
                          "read as the label's support (MMseqs2's fraction of agreeing fragments)."}
+_HITS = {"hits": "The contigs' best hits from the similarity search behind the labels "
+                 "(optional; BLAST6 columns: MMseqs2 easy-taxonomy's _tophit_aln, mmseqs "
+                 "convertalis, BLAST -outfmt 6, DIAMOND --outfmt 6; several rows per contig, "
+                 "identities as percent or MMseqs2's 0-1 fident). Their identity tells a "
+                 "strain of a reference species (above species_identity) from a novel "
+                 "species named after its sibling (below it), which labels cannot. Import a "
+                 "file with `qiime tools import --type 'FeatureData[BLAST6]' --input-format "
+                 "BLAST6Format`."}
 _ABUNDANCE = {"abundance": "Read counts of the contigs (features) in each sample. Contigs of one "
                            "genome share a profile across samples, which the student uses."}
 _TEACHER = ("Teacher: 'composition' (canonical k-mer spectra, k=1..6, no model weights, runs "
@@ -123,12 +131,15 @@ _PARAMS = {
         "two strains were added; about 55 contigs per genome) 20 gave species F1 0.80, 50 "
         "gave 0.60. Names of taxa with fewer than 2 x (genome_neighbours + 1) contigs are "
         "kept as they came. 0 judges each contig on its own label and the student alone."),
-    "min_support": "An input label whose Confidence is below this value is not trusted at its "
-                   "deepest rank (a relative of the reference species), only above it. 1.0 "
-                   "suits MMseqs2 majority-vote support, where anything less means some "
-                   "fragments hit another taxon: on the development benchmark it lifted species "
-                   "precision from 0.55 (input) to 0.97. 0 trusts every label. Labels without "
-                   "a Confidence are trusted.",
+    "min_support": ("A label's Confidence is read as its support: the share of the contig "
+                    "that backs its deepest name (MMseqs2's agreeing fragments, Kraken2's "
+                    "k-mers in the clade). On the input's own scale (relative to the median "
+                    "support of labels of that rank) it weighs the label's vote there, so a "
+                    "genome whose labels mostly back a name keeps it even when many of its "
+                    "contigs carry a few fragments of relatives, as real strains do. A label "
+                    "whose support is below min_support gives its deepest rank no vote; 0 "
+                    "(the default) never withdraws one. Labels without a Confidence are "
+                    "trusted."),
     "min_length": "Contigs shorter than this (bp), or with fewer A/C/G/T bases than this (the "
                   "rest N), are not scored and keep their input label and confidence.",
     "seed": "Random seed; results are deterministic for a given seed.",
@@ -152,6 +163,15 @@ _PARAMS = {
         "supports it, and cut when less does. Without input labels: each lineage is cut at "
         "the deepest rank whose probability reaches it."),
     "device": "Where the language-model teacher runs: auto (a GPU when present), cpu or cuda.",
+    "species_identity": (
+        "With hits: the best-hit identity (percent) at which a genome is as likely to be its "
+        "nearest reference's species as not. A species name's votes are weighed by a "
+        "logistic of the genome neighbourhood's identity around this value (1 point wide: "
+        "97% keeps 0.88 of a vote, 93% 0.12). 95 is the ANI species boundary (Jain et al. "
+        "2018) for nucleotide hits; real strains at 93-96% to their reference lose their "
+        "species more often than not, and sister species above it (some within the ANI "
+        "boundary) keep it. Amino-acid identities (DIAMOND, MMseqs2 protein DBs) run on "
+        "another scale: set it for them."),
 }
 
 
@@ -166,6 +186,7 @@ _PARAM_TYPES = {
     "hidden": Int % Range(8, 4096, inclusive_end=True), "confidence": _UNIT,
     "genome_neighbours": Int % Range(0, None),
     "device": Str % Choices("auto", "cpu", "cuda"),
+    "species_identity": Float % Range(50.0, 100.0, inclusive_end=True),
 }
 
 
@@ -234,8 +255,10 @@ plugin.methods.register_function(
 plugin.methods.register_function(
     function=_actions.correct_taxonomy,
     inputs={"student": _types.StudentModel, "contigs": CONTIG_INPUTS,
-            "abundance": FeatureTable[Frequency], "taxonomy": FeatureData[Taxonomy]},
-    **_parameters("confidence", "genome_neighbours", "min_support", "min_length"),
+            "abundance": FeatureTable[Frequency], "taxonomy": FeatureData[Taxonomy],
+            "hits": FeatureData[BLAST6]},
+    **_parameters("confidence", "genome_neighbours", "min_support", "min_length",
+                  "species_identity"),
     outputs=[("corrected_taxonomy", FeatureData[Taxonomy])],
     input_descriptions={"student": "A student from 'distill'.", **_CONTIGS,
                         "abundance": "Read counts of the contigs in the same samples the "
@@ -244,7 +267,8 @@ plugin.methods.register_function(
                                     "cut on the evidence of the contig's genome neighbourhood, "
                                     "and contigs the student cannot score (too short) keep "
                                     "them. Without it, lineages come from the student alone "
-                                    "and such contigs become Unassigned."},
+                                    "and such contigs become Unassigned.",
+                        **_HITS},
     output_descriptions={"corrected_taxonomy": "Every input contig's corrected lineage with the "
                                                "Confidence of its deepest rank: the share of "
                                                "the evidence that supports it."},
@@ -262,14 +286,16 @@ plugin.methods.register_function(
 plugin.pipelines.register_function(
     function=_pipeline.refine_taxonomy,
     inputs={"contigs": CONTIG_INPUTS, "taxonomy": FeatureData[Taxonomy],
-            "abundance": FeatureTable[Frequency], "embeddings": FeatureData[_types.Embeddings]},
+            "abundance": FeatureTable[Frequency], "embeddings": FeatureData[_types.Embeddings],
+            "hits": FeatureData[BLAST6]},
     **_parameters("teacher", "n_neighbours", "min_support", "alpha", "temperature", "n_folds",
-                  "max_epochs", "confidence", "genome_neighbours", "min_length", "seed"),
+                  "max_epochs", "confidence", "genome_neighbours", "min_length",
+                  "species_identity", "seed"),
     outputs=[("soft_labels", FeatureData[_types.SoftLabels]),
              ("student", _types.StudentModel),
              ("corrected_taxonomy", FeatureData[Taxonomy])],
     input_descriptions={**_CONTIGS, **_TAXONOMY, **_ABUNDANCE,
-                        "embeddings": "Teacher embeddings from 'embed' (optional)."},
+                        "embeddings": "Teacher embeddings from 'embed' (optional).", **_HITS},
     output_descriptions={"soft_labels": "The teacher's soft labels.",
                          "student": "The trained student.",
                          "corrected_taxonomy": "The corrected taxonomy of every input contig."},
@@ -313,8 +339,8 @@ else:
             "Turn q2-annotate's per-contig Kraken2 results into the FeatureData[Taxonomy] "
             "that teach, distill, correct-taxonomy and refine-taxonomy take. Each sample's "
             "output is read with that sample's report; contig IDs must be unique across "
-            "samples. The Confidence is Kraken2's own score, not MMseqs2's fragment "
-            "agreement: set min_support to the score you trust (0 trusts every label)."),
+            "samples. The Confidence is Kraken2's own score (the share of the contig's k-mers "
+            "in the clade); the correction reads it on its own scale (see min_support)."),
         citations=[citations["kraken2"]],
         examples={"kraken2_to_taxonomy": _examples.kraken2_to_taxonomy},
     )

@@ -173,34 +173,56 @@ def test_decide_judges_names_below_unnamed_ranks_on_their_own_evidence():
 
 
 def _genomes(tree, lineages, support=None):
-    """Three genomes of 40 contigs whose neighbourhoods stay inside each genome."""
+    """Genomes of 40 contigs whose neighbourhoods stay inside each genome."""
     rng = np.random.default_rng(0)
     rows = []
-    for i in range(120):
+    for i in range(len(lineages)):
         genome = np.arange(40) + 40 * (i // 40)
         rows.append([i] + list(rng.choice(np.delete(genome, i % 40), 20, replace=False)))
     return encode_labels(tree, lineages, support), np.array(rows)
 
 
-def test_a_genome_decides_for_its_odd_contigs_and_a_relative_loses_its_siblings_name():
-    """A: a known species whose accessory contigs hit a relative (10%); B: a new species of
-    A's genus named after A with partial support on most contigs; C: a species whose labels
-    are right but whose student knows nothing (uniform): the input stands."""
-    tree, named = _tree("g__G; s__S1", "g__R; s__Rel", "g__H; s__T")
-    s1, rel, t = tree.encode(named)[:, SPECIES]
-    lineages = [named[0]] * 40 + [named[0]] * 40 + [named[2]] * 40
+def test_a_genome_decides_for_its_odd_contigs_and_a_mosaic_strain_keeps_its_name():
+    """A: a known species whose accessory contigs hit a relative (10%); B: a strain of the
+    same species whose recombined pieces give 30 of its 40 contigs partial support (0.8);
+    C: a species whose labels are right but whose student knows nothing (uniform): the
+    input stands; D: a new genus whose few labels are scattered and weakly supported."""
+    tree, named = _tree("g__G; s__S1", "g__R; s__Rel", "g__H; s__T", "g__G; s__S2")
+    s1, rel, t, s2 = tree.encode(named)[:, SPECIES]
+    lineages = [named[0]] * 80 + [named[2]] * 40 + [named[1]] * 10 + [named[3]] * 10 + [
+        parse_lineage(ABOVE)] * 20
     lineages[0:4] = [named[1]] * 4
-    support = np.ones(120)
+    support = np.ones(160)
     support[40:70] = 0.8
+    support[120:140] = 0.4
     labels, rows = _genomes(tree, lineages, support)
-    evidence = label_evidence(labels, _uniform(tree, 120), rows)
+    evidence = label_evidence(labels, _uniform(tree, 160), rows)
     decisions, outcome = decide(evidence, tree, labels.codes, 0.7)
     species = [d.lineage[SPECIES] for d in decisions]
     assert species[:4] == ["S1"] * 4 and (outcome[:4, SPECIES] == 2).all()
     assert species[4:40] == ["S1"] * 36 and (outcome[4:40, SPECIES] == 1).all()
-    assert species[40:80] == [None] * 40
-    assert all(d.lineage[SPECIES - 1] == "G" for d in decisions[40:80])
-    assert species[80:] == ["T"] * 40 and (outcome[80:] == 1).all()
+    assert species[40:80] == ["S1"] * 40 and (outcome[40:80, SPECIES] == 1).all()
+    assert species[80:120] == ["T"] * 40 and (outcome[80:120] == 1).all()
+    assert species[120:] == [None] * 40
+    assert all(d.lineage[SPECIES - 1] is None for d in decisions[120:])
+
+
+def test_support_counts_on_the_inputs_own_scale():
+    """MMseqs2 support (median 1) weighs a label by its value; a tool whose right labels
+    carry lower scores (Kraken2's k-mer share) keeps its typical label at full trust; a
+    floor withdraws the votes of labels below it."""
+    tree, named = _tree("g__G; s__S1", "g__G")
+    lineages = [named[0]] * 5 + [named[1]] * 2
+    mmseqs = encode_labels(tree, lineages, np.array([1.0, 1.0, 1.0, 0.8, 0.5, 0.6, np.nan]))
+    assert mmseqs.weights[:5, SPECIES].tolist() == pytest.approx([1.0, 1.0, 1.0, 0.8, 0.5])
+    assert mmseqs.weights[5:, SPECIES - 1].tolist() == [1.0, 1.0]   # alone at genus: median
+    assert (mmseqs.weights[:, :SPECIES - 1] == 1).all()
+    kraken = encode_labels(tree, lineages, np.array([0.3, 0.4, 0.2, 0.5, 0.35, 0.1, 0.1]))
+    assert kraken.weights[:5, SPECIES].tolist() == pytest.approx([0.3 / 0.35, 1, 0.2 / 0.35,
+                                                                  1, 1])
+    floor = encode_labels(tree, lineages, np.array([1.0, 1.0, 1.0, 0.8, 0.5, 0.6, np.nan]),
+                          min_support=0.9)
+    assert floor.weights[:5, SPECIES].tolist() == [1.0, 1.0, 1.0, 0.0, 0.0]
 
 
 def test_an_isolated_contig_keeps_its_label_when_the_student_agrees(example):

@@ -24,13 +24,13 @@ def trained(example):
     return soft, student
 
 
-def test_partial_support_is_evidence_against_the_deepest_rank_only():
-    lineages = [parse_lineage("d__B; p__P; g__G; s__S")] * 2
+def test_partial_support_weighs_the_deepest_rank_only():
+    lineages = [parse_lineage("d__B; p__P; g__G; s__S")] * 3
     tree = TaxonomyTree.from_lineages(lineages)
-    labels = encode_labels(tree, lineages, support=np.array([1.0, 0.9]))
+    labels = encode_labels(tree, lineages, support=np.array([1.0, 1.0, 0.9]))
     assert labels.weights[0].tolist() == [1, 1, 0, 0, 0, 1, 1]
-    assert labels.weights[1].tolist() == [1, 1, 0, 0, 0, 1, 0]
-    assert labels.deepest_rank.tolist() == [6, 6]
+    assert labels.weights[2].tolist() == pytest.approx([1, 1, 0, 0, 0, 1, 0.9])
+    assert labels.deepest_rank.tolist() == [6, 6, 6]
 
 
 def test_neighbour_vote_never_uses_a_contigs_own_label():

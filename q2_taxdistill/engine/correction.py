@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .hits import SPECIES_IDENTITY, same_species
 from .neighbours import nearest_neighbours
 from .taxonomy import N_RANKS, format_lineage
 
@@ -85,6 +86,18 @@ def label_evidence(labels, probabilities, rows, steps=GENOME_STEPS, prior_weight
         total = votes.sum(1, keepdims=True)
         evidence.append((prior_weight * prior + votes) / (prior_weight + total))
     return evidence
+
+
+def weigh_species_by_identity(labels, identity, boundary=SPECIES_IDENTITY):
+    """Scale each label's species vote by the chance that its genome is the named species,
+    from its genome neighbourhood's best-hit identity (`hits.genome_identity`, NaN where
+    unknown: the vote stands). Labels cannot tell a novel species named after its only
+    sibling from a strain of that sibling (both name it throughout with full support); their
+    distance to the reference can: a strain aligns above the species boundary, a sibling
+    below it. The vote's lost share goes to "unnamed", so a genome below the boundary loses
+    the species name and keeps its genus, and one above keeps it."""
+    labels.weights[:, N_RANKS - 1] *= same_species(identity, boundary).astype(np.float32)
+    return labels
 
 
 @dataclass

@@ -11,8 +11,10 @@ import numpy as np
 import pandas as pd
 
 from .abundance import depth_from_counts
-from .correction import GENOME_STEPS, decide, decode, label_evidence, neighbourhood, smooth
+from .correction import (GENOME_STEPS, decide, decode, label_evidence, neighbourhood, smooth,
+                         weigh_species_by_identity)
 from .errors import InputError, preview
+from .hits import SPECIES_IDENTITY, best_hits, genome_identity
 from .labels import encode_labels
 from .memory import release_large_blocks
 from .progress import notice, report
@@ -135,7 +137,7 @@ def embed(contigs, teacher="composition", min_length=DEFAULT_MIN_LENGTH, device=
 
 
 def teach(contigs, taxonomy, teacher="composition", embeddings=None, n_neighbours=50,
-          min_support=1.0, min_length=DEFAULT_MIN_LENGTH, seed=0, neighbour_search="auto"):
+          min_support=0.0, min_length=DEFAULT_MIN_LENGTH, seed=0, neighbour_search="auto"):
     """Cross-fitted soft labels for every scored contig (see `_usable`). `embeddings`: stored
     teacher embeddings (an `Embeddings` or a table indexed by contig ID) instead of running
     the teacher. `neighbour_search`: see `neighbours.nearest_neighbours`."""
@@ -169,7 +171,7 @@ def teach(contigs, taxonomy, teacher="composition", embeddings=None, n_neighbour
                            seed=seed, neighbour_search=neighbour_search)
 
 
-def distill(contigs, taxonomy, soft_labels, counts=None, min_support=1.0,
+def distill(contigs, taxonomy, soft_labels, counts=None, min_support=0.0,
             min_length=DEFAULT_MIN_LENGTH, config=None):
     """Train the student on the noisy labels (hard) and the teacher's soft labels (a
     `SoftLabels` or its long table)."""
@@ -309,14 +311,18 @@ def _outcomes(inputs, decisions):
 
 
 def correct(student, contigs, counts=None, taxonomy=None, confidence=0.7,
-            n_neighbours=DEFAULT_GENOME_NEIGHBOURS, min_support=1.0,
-            min_length=DEFAULT_MIN_LENGTH, neighbour_search="auto"):
+            n_neighbours=DEFAULT_GENOME_NEIGHBOURS, min_support=0.0,
+            min_length=DEFAULT_MIN_LENGTH, neighbour_search="auto", hits=None,
+            species_identity=SPECIES_IDENTITY):
     """A lineage and its confidence for every input contig (QIIME Taxon/Confidence table).
 
     With `taxonomy` (the input labels), each input label is kept, changed or cut on the
     evidence of its genome neighbourhood (see `correction`); without it, the student's
     neighbourhood-averaged prediction is cut at the deepest rank reaching `confidence`.
-    `neighbour_search`: see `neighbours.nearest_neighbours`."""
+    `neighbour_search`: see `neighbours.nearest_neighbours`. `hits`: the contigs' search
+    hits (BLAST6 columns, see `hits`): a species name's votes count as much as the genome
+    neighbourhood's best-hit identity says the genome is that species (`species_identity`,
+    percent)."""
     release_large_blocks()
     scored = _usable(contigs, min_length)
     untrained = _untrained(student, taxonomy)
@@ -355,6 +361,13 @@ def correct(student, contigs, counts=None, taxonomy=None, confidence=0.7,
             notice("correction", f"{len(unknown)} contig(s) have input labels naming taxa the "
                                  f"student was not trained on; those ranks are judged as "
                                  f"unlabelled: {preview(unknown)}")
+        if hits is not None:
+            identity = genome_identity(best_hits(hits, scored.ids, scored.lengths), rows)
+            weigh_species_by_identity(labels, identity, species_identity)
+            below = np.isfinite(identity) & (identity < species_identity)
+            report("correction", message=f"hits: {int(below.sum())} contig(s) lie in genome "
+                                         f"neighbourhoods below {species_identity}% identity "
+                                         f"to their nearest reference")
         judged, why = _judged_ranks(lineages, rows.shape[1] - 1)
         if why:
             notice("correction", why)
@@ -368,6 +381,9 @@ def correct(student, contigs, counts=None, taxonomy=None, confidence=0.7,
             f"{v} {k}" for k, v in _outcomes(lineages, decisions).items()))
     else:
         report("correction", message="no input taxonomy: lineages come from the student alone")
+        if hits is not None:
+            notice("correction", "the hits weigh the input labels' species names; without "
+                                 "an input taxonomy they are not used")
         decisions = decode(smooth(probabilities, rows), student.tree, confidence)
     result = pd.DataFrame(
         {"Taxon": [d.taxon for d in decisions],
