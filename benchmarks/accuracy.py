@@ -17,6 +17,7 @@ Importing the inputs into QIIME 2 artifacts is timed separately from refine-taxo
 import argparse
 import csv
 import gzip
+import json
 import importlib.util
 import os
 import shutil
@@ -113,17 +114,23 @@ def ours(bench, labels, work, qiime, hits=None):
     return work / "corrected" / "taxonomy.tsv", timings
 
 
-def taxometer(bench, labels, work, venv):
+def taxometer(bench, labels, work, venv, reuse=False):
+    """Taxometer's results and (wall s, peak MB); with `reuse`, those of an earlier run in
+    `work` when it finished (its figures are then from that run, not this one)."""
+    out = work / "taxometer"
+    record = work / "taxometer-time.json"
+    if reuse and record.exists() and (out / "results_taxometer.tsv").exists():
+        return out / "results_taxometer.tsv", tuple(json.loads(record.read_text()))
     vamb = Path(venv) / "bin" / "vamb"
     if not vamb.exists():
         sys.exit(f"no vamb in {venv}/bin")
     tax = work / "taxometer-labels.tsv"
     to_taxometer_labels(bench / labels, tax)
-    out = work / "taxometer"
     shutil.rmtree(out, ignore_errors=True)
     timing = run([vamb, "taxometer", "--fasta", contigs_fasta(bench), "--abundance_tsv",
                   bench / "abundance.tsv", "--taxonomy", tax, "--outdir", out, "--seed", "1"],
                  work / "taxometer.log")
+    record.write_text(json.dumps(timing))
     return out / "results_taxometer.tsv", timing
 
 
@@ -170,6 +177,11 @@ def main(argv=None):
     parser.add_argument("--labels", default="mmseqs2_taxonomy.tsv",
                         help="noisy label file in the benchmark folder (QIIME TSV)")
     parser.add_argument("--taxometer-venv", help="venv with vamb 5 (Taxometer); skipped if absent")
+    parser.add_argument("--reuse-taxometer", action="store_true",
+                        help="reuse Taxometer's results and figures from an earlier run in the "
+                             "work folder (the time ratio is then not from one run)")
+    parser.add_argument("--taxometer-only", action="store_true",
+                        help="run Taxometer alone (to reuse later) and stop")
     parser.add_argument("--hits", nargs="?", const="mmseqs2_tophits.tsv",
                         help="also give refine-taxonomy the contigs' search hits (BLAST6 file in "
                              "the benchmark folder; default mmseqs2_tophits.tsv)")
@@ -182,11 +194,15 @@ def main(argv=None):
     work.mkdir(parents=True, exist_ok=True)
     scorer = load_scorer(bench)
 
+    if args.taxometer_only:
+        taxometer(bench, args.labels, work, args.taxometer_venv, args.reuse_taxometer)
+        return
     results = {"input (" + args.labels + ")": score(scorer, bench, bench / args.labels)}
     corrected, timings = ours(bench, args.labels, work, args.qiime, args.hits)
     results["taxdistill"] = score(scorer, bench, corrected)
     if args.taxometer_venv:
-        path, timings["taxometer"] = taxometer(bench, args.labels, work, args.taxometer_venv)
+        path, timings["taxometer"] = taxometer(bench, args.labels, work, args.taxometer_venv,
+                                               args.reuse_taxometer)
         results["taxometer"] = score(scorer, bench, path)
     if (bench / "oracle_taxonomy.tsv").exists():
         results["oracle"] = score(scorer, bench, bench / "oracle_taxonomy.tsv")

@@ -10,6 +10,7 @@ import pytest
 import qiime2
 
 from q2_taxdistill.engine import workflow
+from q2_taxdistill.engine.correction import judged_ranks
 from q2_taxdistill.engine.errors import InputError, ModelLoadError, TaxDistillWarning
 from q2_taxdistill.engine.metrics import score_taxonomy
 from q2_taxdistill.engine.sequences import Contigs
@@ -134,9 +135,9 @@ def test_ranks_whose_taxa_cannot_fill_a_genome_neighbourhood_keep_their_input(ex
         corrected = workflow.correct(student, contigs, counts, taxonomy)
     assert (_correct_per_rank(corrected, truth) >= _correct_per_rank(taxonomy, truth)).all()
     lineages = [workflow.parse_lineage(t) for t in taxonomy["Taxon"]]
-    judged, why = workflow._judged_ranks(lineages, 20)
+    judged, why = judged_ranks(lineages, 20)
     assert (judged < 7).any() and "genome_neighbours" in why
-    assert (workflow._judged_ranks(lineages, 2)[0] >= judged).all()
+    assert (judged_ranks(lineages, 2)[0] >= judged).all()
 
 
 def test_an_untrained_student_needs_the_input_taxonomy(example, student):
@@ -148,7 +149,7 @@ def test_an_untrained_student_needs_the_input_taxonomy(example, student):
         workflow.correct(untrained, contigs)
     unlabelled = pd.DataFrame({"Taxon": ["Unassigned"] * 5}, index=contigs.ids)
     # no input label at all: nothing to compare the neighbourhood with, nothing kept
-    judged, why = workflow._judged_ranks([(None,) * 7] * 5, 50)
+    judged, why = judged_ranks([(None,) * 7] * 5, 50)
     assert (judged == 7).all() and why is None
 
 

@@ -25,6 +25,7 @@ from typing import Callable, Iterable, Iterator, Optional, Sequence, Tuple
 import numpy as np
 
 MAX_K = 8
+N_TNF = 136  # canonical tetramers
 # Rows handed over at a time by `iter_kmer_spectra` (at most ~4 MB of sequence or 1,000
 # contigs: 11 MB of spectra at k = 1..6).
 BLOCK_BASES = 4_000_000

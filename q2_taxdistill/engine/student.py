@@ -30,7 +30,7 @@ from torch import nn
 
 from .abundance import abundance_features
 from .errors import InputError, ModelLoadError, preview
-from .kmers import tnf
+from .kmers import N_TNF, tnf
 from .labels import EncodedLabels
 from .progress import report
 from .soft_labels import SoftLabels
@@ -94,17 +94,20 @@ class FeatureSpec:
     def normalise(self, raw):
         return (raw - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
 
-    def neighbour_space(self, raw):
-        """Where correction looks for neighbours: TNF z-scores, plus the square-rooted
-        abundance profile weighted to count as much as composition (contigs of one
-        genome share it)."""
-        z = self.normalise(raw)
-        parts = [z[:, :136]]
-        if self.samples is not None:
-            n_samples = len(self.samples)
-            profile = raw[:, 137:137 + n_samples]
-            parts += [15.0 * np.sqrt(profile), 3.0 * raw[:, 137 + n_samples:138 + n_samples]]
-        return np.concatenate(parts, axis=1)
+    @property
+    def tnf_columns(self):
+        return slice(0, N_TNF)
+
+    @property
+    def profile_columns(self):
+        """The abundance profile's columns of `raw_features` (after TNF and log length)."""
+        return slice(N_TNF + 1, N_TNF + 1 + len(self.samples or ()))
+
+    @property
+    def depth_columns(self):
+        """The log-depth column of `raw_features` (after the profile)."""
+        start = self.profile_columns.stop
+        return slice(start, start + 1)
 
 
 def min_student_contigs(n_folds):

@@ -4,15 +4,13 @@ The QIIME 2 actions are thin wrappers around these; a GPU machine without QIIME 
 them directly. Inputs: `Contigs`, a taxonomy table (index = feature ID, column `Taxon`,
 optional `Confidence`), read counts as a contigs x samples table.
 """
-import math
-from collections import Counter
 
 import numpy as np
 import pandas as pd
 
 from .abundance import depth_from_counts
-from .correction import (GENOME_STEPS, decide, decode, label_evidence, neighbourhood, smooth,
-                         weigh_species_by_identity)
+from .correction import (decide, decode, genome_steps, judged_ranks, label_evidence,
+                         neighbour_space, neighbourhood, smooth, weigh_species_by_identity)
 from .errors import InputError, preview
 from .hits import SPECIES_IDENTITY, best_hits, genome_identity
 from .labels import encode_labels
@@ -21,7 +19,7 @@ from .progress import notice, report
 from .soft_labels import SoftLabels, fit_soft_labels
 from .student import FeatureSpec, Student, StudentConfig, min_student_contigs
 from .taxonomy import (
-    N_RANKS, RANKS, TaxonomyTree, format_lineage, parse_lineage, parse_taxonomy, skips_ranks)
+    N_RANKS, TaxonomyTree, format_lineage, parse_lineage, parse_taxonomy, skips_ranks)
 from .teacher import Embeddings, load_teacher
 
 DEFAULT_MIN_LENGTH = 1000
@@ -205,17 +203,6 @@ def distill(contigs, taxonomy, soft_labels, counts=None, min_support=0.0,
     return Student.fit(contigs.ids, raw, spec, labels, soft, tree, config)
 
 
-def min_taxon_contigs(n_neighbours):
-    """Contigs a taxon needs for the genome neighbourhoods of its contigs (the contig and
-    its `n_neighbours` nearest) to lie mostly inside it: twice a neighbourhood, since a
-    contig at a genome's edge has about half its neighbours outside. Below it the votes
-    judge a mixture of taxa. Measured on 223-contig subsets of the bundled example (half of
-    the species labels in taxa of 27 contigs or fewer) judging species lost correct names at
-    every neighbourhood size tried (5 to 20 neighbours), while the whole example (101) and
-    1,500-contig subsets of the benchmarks (127-141) gained them."""
-    return 2 * (n_neighbours + 1)
-
-
 def _untrained(student, taxonomy):
     """Why this student cannot judge anything (it was not trained), or None."""
     if student.untrained is None:
@@ -224,63 +211,6 @@ def _untrained(student, taxonomy):
         raise InputError(f"this student was not trained ({student.untrained}); give the "
                          f"input taxonomy so its labels can be kept.")
     return f"the student was not trained: {student.untrained}"
-
-
-def _taxon_sizes(lineages):
-    """Scored contigs per input taxon, a taxon being a lineage prefix that ends in a name."""
-    return Counter(l[:r + 1] for l in lineages for r in range(N_RANKS) if l[r] is not None)
-
-
-def _judged_ranks(lineages, n_neighbours):
-    """Per contig, the ranks (0 .. r-1) whose input names can be judged on genome
-    neighbourhoods of `n_neighbours` + 1 contigs: from the first rank whose input taxon has
-    fewer than `min_taxon_contigs` scored contigs on, the input name is kept. Returns the
-    (n,) ranks and a message (None when every contig is judged throughout)."""
-    judged = np.full(len(lineages), N_RANKS, dtype=np.int64)
-    if n_neighbours <= 0:
-        return judged, None
-    need = min_taxon_contigs(n_neighbours)
-    sizes = _taxon_sizes(lineages)
-    for i, lineage in enumerate(lineages):
-        for r in range(N_RANKS):
-            if lineage[r] is not None and sizes[lineage[:r + 1]] < need:
-                judged[i] = r
-                break
-    if (judged == N_RANKS).all():
-        return judged, None
-    counts = Counter(RANKS[r] for r in judged if r < N_RANKS)
-    return judged, (
-        f"{int((judged < N_RANKS).sum())} contig(s) keep their input names from a rank whose "
-        f"input taxon has fewer than {need} scored contigs, too few for genome "
-        f"neighbourhoods of {n_neighbours + 1} contigs to stay inside it "
-        f"(genome_neighbours={n_neighbours}; add contigs or lower it): "
-        + ", ".join(f"from {rank}: {count}" for rank, count in counts.items()))
-
-
-def _genome_steps(lineages, n_neighbours):
-    """Averaging steps for the genome neighbourhood: as many as the typical taxon (the size
-    s such that half of the labels at the deepest rank most labels name are in taxa of at
-    least s contigs) holds twice-neighbourhoods of `n_neighbours` + 1 contigs, 1 to
-    `GENOME_STEPS`. Each step reaches further along the neighbour graph; in a small input it
-    reaches into other genomes. Measured on the bundled example's seeded subsets (student
-    trained on each): at 223 contigs 1 step kept every rank at least as right as the input
-    and 3 steps lost 10 species names; on the whole example 1 and 2 steps named 562 and 557
-    species right, 3 steps 545; on the benchmarks (thousands of contigs per set) 3 steps
-    gave 0.01-0.02 more species F1 than 1."""
-    n_labelled = sum(any(n is not None for n in l) for l in lineages)
-    if not n_labelled or n_neighbours <= 0:
-        return GENOME_STEPS
-    by_rank = [[] for _ in range(N_RANKS)]
-    for taxon, size in _taxon_sizes(lineages).items():
-        by_rank[len(taxon) - 1].append(size)
-    typical = 0
-    for sizes in by_rank:
-        named = sum(sizes)
-        if 2 * named < n_labelled:
-            break
-        sizes = sorted(sizes, reverse=True)
-        typical = sizes[int(np.searchsorted(np.cumsum(sizes), named / 2))]
-    return int(np.clip(typical // min_taxon_contigs(n_neighbours), 1, GENOME_STEPS))
 
 
 def _input_labels(ids, taxonomy):
@@ -349,7 +279,7 @@ def correct(student, contigs, counts=None, taxonomy=None, confidence=0.7,
     depth, _ = _depth(scored, counts)
     raw = student.spec.raw_features(scored, depth)
     probabilities = student.predict_proba(scored.ids, raw)
-    rows = neighbourhood(student.spec.neighbour_space(raw), n_neighbours, neighbour_search)
+    rows = neighbourhood(neighbour_space(student.spec, raw), n_neighbours, neighbour_search)
     if taxonomy is not None:
         # Labels of contigs too short to score are kept as they are, not "unknown IDs".
         in_scored = taxonomy.index.astype(str).isin(set(scored.ids))
@@ -368,10 +298,10 @@ def correct(student, contigs, counts=None, taxonomy=None, confidence=0.7,
             report("correction", message=f"hits: {int(below.sum())} contig(s) lie in genome "
                                          f"neighbourhoods below {species_identity}% identity "
                                          f"to their nearest reference")
-        judged, why = _judged_ranks(lineages, rows.shape[1] - 1)
+        judged, why = judged_ranks(lineages, rows.shape[1] - 1)
         if why:
             notice("correction", why)
-        steps = _genome_steps(lineages, rows.shape[1] - 1)
+        steps = genome_steps(lineages, rows.shape[1] - 1)
         report("correction", message=f"genome neighbourhoods: {rows.shape[1]} contigs, "
                                      f"{steps} averaging step(s)")
         evidence = label_evidence(labels, probabilities, rows, steps=steps)
