@@ -252,3 +252,35 @@ def test_q2_annotate_results_of_several_samples(tmp_path):
     lonely = _collection(tmp_path / "one", "report", "Kraken2Report", {"s1": REPORT})
     with pytest.raises(ValueError, match=r"no Kraken2 report 's2/report.txt'"):
         taxdistill.actions.kraken2_to_taxonomy(reports=lonely, outputs=outputs)
+
+
+def test_output_and_report_of_different_runs_fail_validation(tmp_path):
+    other = "100.00\t1\t0\tR\t1\troot\n100.00\t1\t1\tS\t562\t  Escherichia coli\n"
+    _run_dir(tmp_path, report=other)
+    for level in ("min", "max"):
+        with pytest.raises(ValidationError, match=r"output.txt: 3 taxid\(s\) are not in the "
+                                                  r"Kraken2 report: '561', '5052', '83333'.*"
+                                                  r"line 2, contig 'c2'"):
+            Kraken2ContigsDirectoryFormat(str(tmp_path), mode="r").validate(level=level)
+
+
+def test_q2cli_reports_import_errors_without_a_traceback(tmp_path):
+    """`qiime tools import` shows a format error as an input problem (no traceback)."""
+    import os
+    import subprocess
+    import sys
+    pytest.importorskip("q2cli")
+    run = _run_dir(tmp_path / "run", report="100.00\t1\t1\tS\t562\tEscherichia coli\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+         os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run(
+        [sys.executable, "-m", "q2cli.__main__", "tools", "import", "--type",
+         "FeatureData[Taxonomy]", "--input-format", "Kraken2ContigsDirectoryFormat",
+         "--input-path", str(run), "--output-path", str(tmp_path / "t.qza")],
+        capture_output=True, text=True, env=env, timeout=300)
+    message = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert "output.txt: 4 taxid(s) are not in the Kraken2 report" in message
+    assert "(first on line 2, contig 'c2')" in message
+    assert "Traceback" not in message and "unexpected error" not in message
