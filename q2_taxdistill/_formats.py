@@ -12,12 +12,12 @@ import struct
 
 import numpy as np
 from q2_taxdistill._framework import model, plugin_api
+from q2_taxdistill.engine.errors import InputError
+from q2_taxdistill.engine.taxonomy import (
+    RANK_LETTERS, RANK_OF_LETTER, RANKS, format_lineage, is_placeholder, parse_lineage)
 
 ValidationError = plugin_api.ValidationError
 
-RANKS = ("domain", "phylum", "class", "order", "family", "genus", "species")
-RANK_PREFIX = {rank: rank[0] for rank in RANKS}
-_PREFIX_LEVEL = {prefix: level for level, prefix in enumerate("dpcofgs")}
 _MIN_ROWS = 100
 # Slack for the (contig, rank) probability sum: written decimals are rounded.
 _SUM_TOLERANCE = 1e-4
@@ -49,15 +49,15 @@ def check_lineage(taxon, rank):
     parts = [p.strip() for p in taxon.split(";")]
     last_level = -1
     for part in parts:
-        if len(part) < 3 or part[1:3] != "__" or part[0] not in _PREFIX_LEVEL:
+        if len(part) < 3 or part[1:3] != "__" or part[0] not in RANK_OF_LETTER:
             return f"element {part!r} has no rank prefix such as 'd__' or 'g__'"
-        level = _PREFIX_LEVEL[part[0]]
+        level = RANK_OF_LETTER[part[0]]
         if level <= last_level:
             return f"element {part!r} is out of rank order"
         last_level = level
-    if parts[-1][0] != RANK_PREFIX[rank]:
+    if parts[-1][0] != RANK_LETTERS[RANKS.index(rank)]:
         return f"the last element {parts[-1]!r} is not at rank {rank!r}"
-    if not parts[-1][3:].strip():
+    if is_placeholder(parts[-1][3:]):
         return f"the last element {parts[-1]!r} has no name"
     return None
 
@@ -507,6 +507,19 @@ def check_mmseqs2_row(fields, shape, lineno):
             raise ValidationError(
                 f"line {lineno}: lineage element {part!r} lacks the rank prefix of "
                 "--tax-lineage 1 (e.g. 'd_Bacteria', '-_cellular organisms')")
+    try:
+        mmseqs2_taxon(fields)
+    except InputError as err:
+        raise ValidationError(f"line {lineno}, query {fields[0]!r}: {err}") from None
+
+
+def mmseqs2_taxon(fields):
+    """The QIIME lineage of one LCA row, read by the engine's parser (the domain of NCBI's
+    2025 taxonomy, which MMseqs2 writes `-_Bacteria`, included); `Unassigned` for
+    unclassified rows and rows that name no rank. Raises InputError for a bad lineage."""
+    if fields[1] == "0" or fields[3].strip().lower() == "unclassified":
+        return "Unassigned"
+    return format_lineage(parse_lineage(fields[-1].strip()))
 
 
 class MMseqs2LCAFormat(model.TextFileFormat):

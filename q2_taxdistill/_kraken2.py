@@ -1,6 +1,7 @@
 """Kraken2 contig results as FeatureData[Taxonomy]: an import format for one kraken2 run's
 `--output` + `--report`, and the action that reads q2-annotate's classify-kraken2 results on
 contigs (registered only where q2-types has the Kraken2 types). The parsing is the engine's."""
+import itertools
 import os
 from pathlib import Path
 
@@ -49,18 +50,33 @@ class Kraken2ContigReportFormat(model.TextFileFormat):
 
 
 class Kraken2ContigsDirectoryFormat(model.DirectoryFormat):
-    """One kraken2 run on contigs: `output.txt` (--output) and `report.txt` (--report)."""
+    """One kraken2 run on contigs: `output.txt` (--output) and `report.txt` (--report).
+
+    Validation reads the two files together (the first rows of the output at `min`, all at
+    `max`), so that an output and a report of different runs (taxids missing from the
+    report), and every other problem the import would meet, are format errors naming the
+    file, line and first IDs, not errors of the transformer."""
 
     output = model.File("output.txt", format=Kraken2ContigOutputFormat)
     report = model.File("report.txt", format=Kraken2ContigReportFormat)
 
+    def _validate_(self, level):
+        root = str(self.path)
+        try:
+            read_run(os.path.join(root, "output.txt"), os.path.join(root, "report.txt"),
+                     limit=None if level == "max" else _MIN_ROWS)
+        except InputError as err:
+            raise ValidationError(str(err)) from None
 
-def read_run(output_path, report_path):
-    """Per-contig taxonomy (Taxon, Confidence) from an --output file and its --report."""
+
+def read_run(output_path, report_path, limit=None):
+    """Per-contig taxonomy (Taxon, Confidence) from an --output file and its --report
+    (the first `limit` lines of the output, all without a limit)."""
     with open(report_path, encoding="utf-8") as fh:
         taxonomy = KrakenTaxonomy.from_report(fh, source=f"Kraken2 report {report_path}")
     with open(output_path, encoding="utf-8") as fh:
-        return contig_taxonomy(fh, taxonomy, source=f"Kraken2 output {output_path}")
+        lines = fh if limit is None else itertools.islice(fh, limit)
+        return contig_taxonomy(lines, taxonomy, source=f"Kraken2 output {output_path}")
 
 
 def contigs_directory_taxonomy(ff):

@@ -10,14 +10,15 @@ from q2_types.feature_data import (
     DNASequencesDirectoryFormat, TSVTaxonomyDirectoryFormat, TSVTaxonomyFormat)
 
 from q2_taxdistill._formats import (
-    RANKS, ContigsFASTAFormat, EmbeddingsDirectoryFormat, MMseqs2LCAFormat,
+    ContigsFASTAFormat, EmbeddingsDirectoryFormat, MMseqs2LCAFormat,
     SoftLabelsArraysDirectoryFormat, SoftLabelsFormat, SoftLabelTaxaFormat,
-    StudentModelDirectoryFormat, check_lineage, mmseqs2_shape, read_soft_label_taxa)
+    StudentModelDirectoryFormat, check_lineage, mmseqs2_shape, mmseqs2_taxon,
+    read_soft_label_taxa)
 from q2_taxdistill._kraken2 import Kraken2ContigsDirectoryFormat, contigs_directory_taxonomy
 from q2_taxdistill.engine.soft_labels import SoftLabels
 from q2_taxdistill.engine.student import Student
 from q2_taxdistill.engine.taxonomy import (
-    N_RANKS, TaxonomyTree, format_lineage, parse_lineage)
+    N_RANKS, RANKS, TaxonomyTree, format_lineage, parse_lineage)
 from q2_taxdistill.engine.teacher import Embeddings
 from q2_taxdistill.plugin_setup import CONTIG_COLLECTION_FORMATS, plugin
 
@@ -249,37 +250,11 @@ def _student_to_student_dir(student: Student) -> StudentModelDirectoryFormat:
 
 # --- MMseqs2 LCA import ------------------------------------------------------------------------
 
-_MMSEQS_LEVEL = {prefix: level for level, prefix in enumerate("dpcofgs")}
-
-
 def mmseqs2_lineage_to_qiime(lineage):
-    """`-_cellular organisms;d_Bacteria;k_Bacillati;p_Bacillota` -> `d__Bacteria; p__Bacillota`.
-
-    Elements without one of the seven ranks (`-_` no rank, clades) are dropped; `k_` kingdom
-    stands for the domain only when the lineage has no `d_`. Ranks missing between named
-    ones stay as empty placeholders (`c__`) so positions keep meaning their rank.
-    Returns None when no rank is named.
-    """
-    named = {}
-    kingdom = None
-    for part in lineage.split(";"):
-        part = part.strip()
-        if len(part) < 2 or part[1] != "_":
-            continue
-        prefix, name = part[0], part[2:].strip()
-        if not name:
-            continue
-        if prefix == "k":
-            kingdom = kingdom or name
-        elif prefix in _MMSEQS_LEVEL:
-            named.setdefault(_MMSEQS_LEVEL[prefix], name)
-    if 0 not in named and kingdom is not None:
-        named[0] = kingdom
-    if not named:
-        return None
-    deepest = max(named)
-    return "; ".join(f"{'dpcofgs'[level]}__{named.get(level, '')}"
-                     for level in range(deepest + 1))
+    """`-_cellular organisms;-_Bacteria;k_Bacillati;p_Bacillota` -> `d__Bacteria; p__Bacillota`
+    (the engine's parser: `taxonomy.parse_lineage`); None when no rank is named."""
+    taxon = format_lineage(parse_lineage(lineage))
+    return None if taxon == "Unassigned" else taxon
 
 
 def _read_mmseqs2(ff):
@@ -294,10 +269,8 @@ def _read_mmseqs2(ff):
             fields = line.split("\t")
             if shape is None:
                 shape = mmseqs2_shape(len(fields), lineno)
-            unassigned = fields[1] == "0" or fields[3].strip().lower() == "unclassified"
-            taxon = None if unassigned else mmseqs2_lineage_to_qiime(fields[-1])
             ids.append(fields[0])
-            taxa.append(taxon if taxon is not None else "Unassigned")
+            taxa.append(mmseqs2_taxon(fields))
             if shape == "vote":
                 support.append(fields[7])
     return ids, taxa, (support if shape == "vote" else None)

@@ -418,6 +418,10 @@ def test_mmseqs2_valid(tmp_path, text):
     ("c1\t2\tdomain\tB\td_Bacteria\nc1\t2\tdomain\tB\td_Bacteria\n", "line 2: query 'c1'"),
     ("c1\t2\tdomain\tB\t1\t1\t1\t1.5\td_Bacteria\n", "support '1.5'"),
     ("c1\t2\tdomain\tB\tx\t1\t1\t1\td_Bacteria\n", "#fragments"),
+    # lineages the engine rejects are format errors, with the line and query
+    ("c1\t2\tgenus\tB\td_Bacteria\nc2\t5\tgenus\tX\tg_X;d_Bacteria\n",
+     "line 2, query 'c2': lineage 'g_X;d_Bacteria' has its ranks out of order"),
+    ("c1\t2\tgenus\tX\tx_Bacteria\n", "line 1, query 'c1': .*unknown rank prefix"),
     ("a\tb\tc\n", "3 columns"),
 ])
 def test_mmseqs2_invalid(tmp_path, text, message):
@@ -437,6 +441,15 @@ def test_mmseqs2_lineage_conversion():
     assert convert("k_Bacteria;p_Bacillota") == "d__Bacteria; p__Bacillota"
     assert convert("d_Bacteria;p_Bacillota;g_Bacillus") == (
         "d__Bacteria; p__Bacillota; c__; o__; f__; g__Bacillus")
+    # NCBI 2025 (MMseqs2 14-18 give the rank `domain` no short code), as MMseqs2 14 writes it
+    assert convert("-_cellular organisms;-_Eukaryota;-_Opisthokonta;k_Metazoa;-_Eumetazoa;"
+                   "p_Chordata") == "d__Eukaryota; p__Chordata"
+    assert convert("-_cellular organisms;-_Bacteria") == "d__Bacteria"
+    assert convert("-_Viruses;-_Riboviria;k_Orthornavirae;p_Pisuviricota") == (
+        "d__Viruses; p__Pisuviricota")
+    assert convert("k_Metazoa;p_Chordata") == "d__; p__Chordata"
+    assert convert("-_cellular organisms;d_Bacteria;p_Bacillota;s_uncultured Bacillota") == (
+        "d__Bacteria; p__Bacillota")
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -213,3 +213,44 @@ def test_q2cli_on_five_contigs_keeps_their_labels_and_says_so_with_verbose(tmp_p
     assert "TaxDistillWarning" in done.stderr and "all 5 input labels are kept" in done.stderr
     corrected = qiime2.Artifact.load(str(tmp_path / "out.qza")).view(pd.DataFrame)
     assert corrected["Taxon"].tolist() == taxonomy["Taxon"].tolist()
+
+
+def test_no_contig_reaching_min_length_keeps_every_input_label(example, student):
+    """The README's promise holds when it concerns every contig: nothing is scored, nothing
+    fails, every input label comes back, and the run says why."""
+    contigs, taxonomy, counts, _ = _subset(example, 6, seed=3)
+    taxonomy = taxonomy.copy()
+    taxonomy.iloc[0, 0] = "d__Bacteria; s__Unspecified"  # kept as it came (normalised)
+    with pytest.warns(TaxDistillWarning, match="no contig has at least 100000 unambiguous"):
+        soft = workflow.teach(contigs, taxonomy, min_length=100_000)
+    assert len(soft.ids) == 0 and soft.to_frame().empty
+    with pytest.warns(TaxDistillWarning, match="no contig has at least 100000"):
+        untrained = workflow.distill(contigs, taxonomy, soft, counts, min_length=100_000)
+    assert untrained.untrained and "100000 unambiguous" in untrained.untrained
+    for model in (untrained, student):
+        with pytest.warns(TaxDistillWarning, match="keeps its input label"):
+            out = workflow.correct(model, contigs, counts, taxonomy, min_length=100_000)
+        assert out.index.tolist() == list(contigs.ids)
+        assert out["Taxon"].tolist() == ["d__Bacteria"] + taxonomy["Taxon"].tolist()[1:]
+        np.testing.assert_array_equal(out["Confidence"], taxonomy["Confidence"])
+    with pytest.warns(TaxDistillWarning):
+        bare = workflow.correct(student, contigs, counts, min_length=100_000)
+    assert (bare["Taxon"] == "Unassigned").all()
+    with pytest.raises(InputError, match="nothing can be scored; lower min_length"):
+        workflow.embed(contigs, min_length=100_000)
+
+
+def test_refine_taxonomy_with_no_contig_reaching_min_length(example):
+    from qiime2.plugins import taxdistill
+    contigs, taxonomy, _, _ = _subset(example, 4, seed=5)
+    sequences = qiime2.Artifact.import_data(
+        "FeatureData[Sequence]", pd.Series(contigs.sequences, index=contigs.ids, dtype=object)
+        .map(__import__("skbio").DNA))
+    labels = qiime2.Artifact.import_data("FeatureData[Taxonomy]", taxonomy.astype(str))
+    with pytest.warns(TaxDistillWarning, match="no contig has at least 50000"):
+        soft, student, corrected = taxdistill.actions.refine_taxonomy(
+            contigs=sequences, taxonomy=labels, min_length=50_000)
+    assert soft.view(pd.DataFrame).empty
+    out = corrected.view(pd.DataFrame)
+    assert out["Taxon"].tolist() == taxonomy["Taxon"].tolist()
+    assert out["Confidence"].astype(float).tolist() == taxonomy["Confidence"].tolist()

@@ -84,11 +84,85 @@ def test_minimizer_columns_use_names_and_paired_separators():
     assert table.loc["c1", "Confidence"] == 0.5
 
 
-def test_kingdom_stands_for_a_missing_domain():
+def test_a_kingdom_is_never_the_domain():
     report = "100.00\t1\t0\tR\t1\troot\n100.00\t1\t0\tK\t33208\t  Metazoa\n" \
              "100.00\t1\t1\tP\t6656\t    Arthropoda\n"
     table = contig_taxonomy(["C\tx\t6656\t40\t6656:6"], _taxonomy(report))
-    assert table.loc["x", "Taxon"] == "d__Metazoa; p__Arthropoda"
+    assert table.loc["x", "Taxon"] == "d__; p__Arthropoda"
+
+
+# NCBI's 2025 taxonomy (domain, kingdom Bacillati, Viruses an acellular root) as kraken2 before
+# 2.17 writes it (Bacteria R2 under R1 cellular organisms; as in kraken2 issue #991 and
+# smdabdoub/kraken-biom#31), and as kraken2 2.17 writes it (domain = D, Viruses still R1).
+REPORT_2025 = """\
+  5.00\t1\t1\tU\t0\tunclassified
+ 95.00\t19\t1\tR\t1\troot
+ 70.00\t14\t0\tR1\t131567\t  cellular organisms
+ 60.00\t12\t2\tR2\t2\t    Bacteria
+ 50.00\t10\t1\tK\t1783272\t      Bacillati
+ 45.00\t9\t9\tP\t1239\t        Bacillota
+ 10.00\t2\t0\tR2\t2759\t    Eukaryota
+ 10.00\t2\t0\tR3\t33154\t      Opisthokonta
+ 10.00\t2\t0\tK\t33208\t        Metazoa
+ 10.00\t2\t0\tK1\t6072\t          Eumetazoa
+ 10.00\t2\t2\tP\t7711\t            Chordata
+ 20.00\t4\t0\tR1\t10239\t  Viruses
+ 20.00\t4\t0\tR2\t2559587\t    Riboviria
+ 20.00\t4\t0\tK\t2732396\t      Orthornavirae
+ 20.00\t4\t0\tP\t2732408\t        Pisuviricota
+ 20.00\t4\t0\tC\t2732506\t          Pisoniviricetes
+ 20.00\t4\t0\tO\t76804\t            Nidovirales
+ 20.00\t4\t4\tF\t11118\t              Coronaviridae
+"""
+OUTPUT_2025 = """\
+C\tbact\t2\t60\t2:6
+C\tbacillota\t1239\t60\t1239:6
+C\tbacillati\t1783272\t60\t1783272:6
+C\tchordate\t7711\t60\t7711:6
+C\tcorona\t11118\t60\t11118:6
+C\tcellular\t131567\t60\t131567:6
+"""
+EXPECTED_2025 = {
+    "bact": "d__Bacteria",                       # assigned to the domain itself
+    "bacillota": "d__Bacteria; p__Bacillota",    # not d__Bacillati
+    "bacillati": "d__Bacteria",
+    "chordate": "d__Eukaryota; p__Chordata",     # not d__Metazoa
+    "corona": "d__Viruses; p__Pisuviricota; c__Pisoniviricetes; o__Nidovirales; "
+              "f__Coronaviridae",
+    "cellular": "Unassigned",
+}
+
+
+@pytest.mark.parametrize("version", ["before 2.17", "2.17"])
+def test_ncbi_2025_ranks_keep_the_domain(version):
+    report = REPORT_2025
+    if version == "2.17":  # kraken2 2.17 gives the rank `domain` the code D
+        report = report.replace("\tR2\t2\t", "\tD\t2\t").replace("\tR2\t2759\t", "\tD\t2759\t") \
+            .replace("\tR3\t33154\t", "\tD1\t33154\t")
+    table = _table(OUTPUT_2025, report)
+    assert table["Taxon"].to_dict() == EXPECTED_2025
+    assert math.isnan(table.loc["cellular", "Confidence"])
+
+
+def test_codes_lost_by_kraken2_2_1_2_builds():
+    """kraken2 2.1.2/2.1.3 builds write some codes empty or as bare digits (kraken2 #759; what
+    Debian's 2.1.2 writes, tests/data/kraken2-2.1.2): those nodes have no rank."""
+    lost = REPORT_2025.replace("\tR\t1\t", "\t\t1\t").replace("\tR1\t", "\t1\t") \
+        .replace("\tR2\t", "\t2\t")
+    assert _table(OUTPUT_2025, lost)["Taxon"].to_dict() == EXPECTED_2025
+    old = REPORT_2025.replace("\tR2\t2\t", "\t\t2\t")  # a superkingdom's D lost
+    assert _table(OUTPUT_2025, old).loc["bacillota", "Taxon"] == "d__Bacteria; p__Bacillota"
+
+
+def test_a_run_that_classified_nothing_is_all_unassigned(tmp_path):
+    report = "100.00\t2\t2\tU\t0\tunclassified\n"
+    output = "U\tc1\t0\t40\t0:6\nU\tc2\t0\t50\t0:16\n"
+    table = _table(output, report)
+    assert (table["Taxon"] == "Unassigned").all() and table["Confidence"].isna().all()
+    artifact = qiime2.Artifact.import_data(
+        "FeatureData[Taxonomy]", str(_run_dir(tmp_path, output=output, report=report)),
+        view_type=Kraken2ContigsDirectoryFormat)
+    assert list(artifact.view(pd.DataFrame)["Taxon"]) == ["Unassigned", "Unassigned"]
 
 
 def test_taxid_missing_from_the_report_is_named():
@@ -114,7 +188,6 @@ def test_bad_outputs_are_named(output, message):
     ("50.0\t1\t1\tS\t562\n", "line 1: expected 6 tab-separated columns"),
     ("50.0\t1\t1\tspecies\t562\tE. coli\n", "line 1: 'species' is not a Kraken2 rank code"),
     ("50.0\t1\t1\tS\tx562\tE. coli\n", "line 1: taxid 'x562' is not a number"),
-    ("50.0\t1\t1\tU\t0\tunclassified\n", "lists no taxon"),
 ])
 def test_bad_reports_are_named(report, message):
     with pytest.raises(InputError, match=message):
@@ -179,3 +252,35 @@ def test_q2_annotate_results_of_several_samples(tmp_path):
     lonely = _collection(tmp_path / "one", "report", "Kraken2Report", {"s1": REPORT})
     with pytest.raises(ValueError, match=r"no Kraken2 report 's2/report.txt'"):
         taxdistill.actions.kraken2_to_taxonomy(reports=lonely, outputs=outputs)
+
+
+def test_output_and_report_of_different_runs_fail_validation(tmp_path):
+    other = "100.00\t1\t0\tR\t1\troot\n100.00\t1\t1\tS\t562\t  Escherichia coli\n"
+    _run_dir(tmp_path, report=other)
+    for level in ("min", "max"):
+        with pytest.raises(ValidationError, match=r"output.txt: 3 taxid\(s\) are not in the "
+                                                  r"Kraken2 report: '561', '5052', '83333'.*"
+                                                  r"line 2, contig 'c2'"):
+            Kraken2ContigsDirectoryFormat(str(tmp_path), mode="r").validate(level=level)
+
+
+def test_q2cli_reports_import_errors_without_a_traceback(tmp_path):
+    """`qiime tools import` shows a format error as an input problem (no traceback)."""
+    import os
+    import subprocess
+    import sys
+    pytest.importorskip("q2cli")
+    run = _run_dir(tmp_path / "run", report="100.00\t1\t1\tS\t562\tEscherichia coli\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+         os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run(
+        [sys.executable, "-m", "q2cli.__main__", "tools", "import", "--type",
+         "FeatureData[Taxonomy]", "--input-format", "Kraken2ContigsDirectoryFormat",
+         "--input-path", str(run), "--output-path", str(tmp_path / "t.qza")],
+        capture_output=True, text=True, env=env, timeout=300)
+    message = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert "output.txt: 4 taxid(s) are not in the Kraken2 report" in message
+    assert "(first on line 2, contig 'c2')" in message
+    assert "Traceback" not in message and "unexpected error" not in message

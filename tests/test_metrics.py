@@ -106,3 +106,46 @@ def test_empty_prediction_counts_everything_unlabelled():
     table = score_taxonomy(pd.Series(dtype=object), TRUTH)
     assert table["unlabelled"].tolist() == [4, 3, 2, 0, 0, 0, 0]
     assert table["f1"].eq(0).all()
+
+
+PLACEHOLDER_LINEAGES = [
+    "d__Bacteria; p__Bacillota; c__Bacilli; o__Bacillales; f__Bacillaceae; g__Bacillus; "
+    "s__uncultured bacterium",
+    "d__Bacteria;p__Bacillota;c__Unspecified;o__Unspecified;f__Unspecified;g__Unspecified;"
+    "s__Unspecified",
+    "d__cannot be assigned to a (non-viral) species",
+    "d__Bacteria;k__Bacteria;p__Bacillota;c__Bacilli;o__containing g__Bacillus;"
+    "f__containing g__Bacillus;g__Bacillus",
+    "d__Unclassified", "d__Bacteria; g__unclassified_Bacillales", "d__Bacteria; s__metagenome",
+    "-_cellular organisms;-_Bacteria;k_Bacillati;p_Bacillota", "Unassigned", "d__; p__; c__",
+]
+
+
+@pytest.mark.parametrize("lineage", PLACEHOLDER_LINEAGES)
+def test_scorer_and_engine_agree_on_placeholders(lineage):
+    from q2_taxdistill.engine.taxonomy import TaxonomyTree, parse_lineage
+    engine = parse_lineage(lineage)
+    assert ranked_names(lineage) == tuple(None if n is None else normalise_name(n)
+                                          for n in engine)
+    # what the engine learns no class from is no label for the scorer
+    tree = TaxonomyTree.from_lineages([engine])
+    assert [n is not None for n in ranked_names(lineage)] == [
+        tree.n_classes(r) > 0 for r in range(7)]
+
+
+def test_a_placeholder_species_is_unlabelled_not_wrong():
+    truth = pd.Series({"c1": "d__Bacteria; g__Bacillus; s__Bacillus subtilis"})
+    for predicted in ("d__Bacteria; g__Bacillus; s__uncultured bacterium",
+                      "d__Bacteria; g__Bacillus; s__Unspecified"):
+        table = score_taxonomy(pd.Series({"c1": predicted}), truth)
+        assert table.loc["species", ["correct", "wrong", "unlabelled"]].tolist() == [0, 0, 1]
+        assert table.loc["genus", "correct"] == 1
+
+
+def test_q2_annotate_kingdom_is_not_the_domain():
+    assert ranked_names("d__Bacteria;k__Bacillati;p__Bacillota")[:2] == ("bacteria", "bacillota")
+
+
+def test_unparseable_lineages_are_named():
+    with pytest.raises(ValueError, match=r"1 lineage\(s\).*'c2'.*out of order"):
+        score_taxonomy(pd.Series({"c1": "d__A", "c2": "g__X; d__A"}), TRUTH)

@@ -6,7 +6,8 @@ import pytest
 
 from q2_taxdistill.engine.errors import InputError
 from q2_taxdistill.engine.taxonomy import (
-    PREFIXES, RANKS, TaxonomyTree, format_lineage, parse_lineage, parse_taxonomy, skips_ranks,
+    PREFIXES, RANKS, TaxonomyTree, format_lineage, is_placeholder, parse_lineage, parse_taxonomy,
+    skips_ranks,
     truncate,
 )
 
@@ -219,3 +220,75 @@ def test_parse_taxonomy_names_the_first_out_of_order_lineage():
                        index=["ok", "bad1", "bad2"])
     with pytest.raises(InputError, match=r"2 taxonomy entries.*'bad1', 'bad2'.*g__X; d__Bacteria"):
         parse_taxonomy(series)
+
+
+# MMseqs2 14-18 (--tax-lineage 1) on NCBI's 2025 taxonomy: the rank `domain` has no short code.
+@pytest.mark.parametrize("text, expected", [
+    ("-_cellular organisms;-_Eukaryota;-_Opisthokonta;k_Metazoa;-_Eumetazoa;p_Chordata",
+     ("Eukaryota", "Chordata")),
+    ("-_cellular organisms;-_Bacteria;k_Bacillati;p_Bacillota;c_Bacilli",
+     ("Bacteria", "Bacillota", "Bacilli")),
+    ("-_cellular organisms;-_Bacteria", ("Bacteria",)),
+    ("-_Viruses;-_Riboviria;k_Orthornavirae;p_Pisuviricota", ("Viruses", "Pisuviricota")),
+    # before 2025: superkingdom = d_, clades below it have no rank
+    ("-_cellular organisms;d_Bacteria;-_Terrabacteria group;p_Bacillota",
+     ("Bacteria", "Bacillota")),
+    ("d_Viruses;-_Riboviria;k_Orthornavirae;p_Pisuviricota", ("Viruses", "Pisuviricota")),
+    ("-_cellular organisms", ()),
+    ("-_other entries;-_other sequences;-_artificial sequences;s_synthetic construct",
+     (None,) * 6 + ("synthetic construct",)),
+    ("-_unclassified entries;-_unclassified sequences;-_metagenomes;-_organismal metagenomes;"
+     "s_human gut metagenome", ()),
+])
+def test_mmseqs2_domain_without_a_short_code(text, expected):
+    assert parse_lineage(text) == tuple(expected) + (None,) * (7 - len(expected))
+
+
+def test_only_a_kingdom_named_like_a_domain_is_the_domain():
+    assert parse_lineage("k__Bacteria; p__Firmicutes")[:2] == ("Bacteria", "Firmicutes")
+    assert parse_lineage("k__Viruses|p__Pisuviricota")[:2] == ("Viruses", "Pisuviricota")
+    assert parse_lineage("k_Metazoa;p_Chordata")[:2] == (None, "Chordata")
+    assert parse_lineage("k__Bacillati; p__Bacillota")[:2] == (None, "Bacillota")
+    # q2-annotate kraken2-to-features on a report without a domain code: no domain either
+    assert parse_lineage("d__containing k__Bacillati;k__Bacillati;p__Bacillota")[:2] == (
+        None, "Bacillota")
+
+
+@pytest.mark.parametrize("text, expected", [
+    # q2-annotate classify-kaiju: kaiju2table's NA ranks become `Unspecified`
+    ("d__Bacteria;p__Pseudomonadota;c__Unspecified;o__Unspecified;f__Unspecified;"
+     "g__Unspecified;s__Unspecified", ("Bacteria", "Pseudomonadota")),
+    ("d__Viruses;p__Unspecified;c__Unspecified;o__Nidovirales;f__Coronaviridae;"
+     "g__Betacoronavirus;s__Unspecified",
+     ("Viruses", None, None, "Nidovirales", "Coronaviridae", "Betacoronavirus")),
+    ("d__cannot be assigned to a (non-viral) class", ()),
+    ("d__unclassified", ()),
+    ("d__Unclassified", ()),
+    ("d__Bacteria; g__unclassified_Bacillales", ("Bacteria",)),
+    ("d__Bacteria; s__uncultured bacterium", ("Bacteria",)),
+    ("d__Bacteria; s__gut metagenome", ("Bacteria",)),
+    ("d__None; p__nan", ()),
+    # a name of the reference taxonomy, not a placeholder
+    ("d__Bacteria; p__Bacillota; c__Bacilli; o__Bacillales; "
+     "f__Bacillales Family XI. Incertae Sedis",
+     ("Bacteria", "Bacillota", "Bacilli", "Bacillales", "Bacillales Family XI. Incertae Sedis")),
+])
+def test_placeholders_of_the_tools_we_read(text, expected):
+    assert parse_lineage(text) == tuple(expected) + (None,) * (7 - len(expected))
+
+
+def test_placeholder_vocabulary():
+    for name in ("Unassigned", "unclassified", "Unspecified", "uncultured", "unknown",
+                 "environmental samples", "cannot be assigned to a (non-viral) genus",
+                 "containing g__Staphylococcus", "Bacillales containing Staphylococcus",
+                 "unclassified Bacillales", "uncultured_bacterium", "  NA ", ""):
+        assert is_placeholder(name), name
+    for name in ("Bacillus", "Incertae Sedis", "Unclassifiedium", "Candidatus Unknownia",
+                 "Escherichia coli"):
+        assert not is_placeholder(name), name
+
+
+def test_upper_case_prefixes():
+    assert parse_lineage("D__Bacteria; P__Bacillota")[:2] == ("Bacteria", "Bacillota")
+    # a single underscore after a capital is a name, not a prefix
+    assert parse_lineage("Bacteria;E_coli_group")[:2] == ("Bacteria", "E_coli_group")

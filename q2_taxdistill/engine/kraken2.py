@@ -5,6 +5,17 @@ the contig's k-mers (`562:13 561:4 A:31 0:1`); the `--report` file holds the tax
 (indented names, rank codes). Together they give each contig a lineage (from the report's
 tree) and Kraken2's own confidence score: the share of the contig's unambiguous k-mers that
 map into the clade of the assigned taxon (what `kraken2 --confidence` thresholds).
+
+Rank codes: `D`, `P`, `C`, `O`, `F`, `G`, `S` are the seven ranks, `K` a kingdom, which is
+never the domain (NCBI's Bacillati, Metazoa, Fungi), codes with a digit below a rank (`S1`
+strains, `D1` clades) name no rank. `R`, `R1`, `R2`... are the nodes above the first ranked
+one. NCBI's 2025 taxonomy has no `superkingdom`, so kraken2 before 2.17 writes Bacteria,
+Archaea and Eukaryota as `R2` (under `R1` cellular organisms) and Viruses as `R1`; kraken2
+2.1.2 and 2.1.3 builds also write some codes empty or as bare digits (DerrickWood/kraken2
+#759), `D` and `R` among them. Such nodes carry no rank, and the domain is read from the
+position NCBI gives it (see `taxonomy.lineage_from_path`): a `D` above the taxon, else the
+first node below root and cellular organisms, so a contig assigned to Bacteria itself is
+`d__Bacteria`.
 """
 import re
 from dataclasses import dataclass
@@ -13,13 +24,26 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError, preview
+from .taxonomy import KINGDOM, NO_RANK, RANK_LETTERS, format_lineage, lineage_from_path
 
-# Kraken2 rank codes of the seven ranks (`S1`, `G2`... are in between and name no rank).
-_LEVEL = {code: level for level, code in enumerate("DPCOFGS")}
-_RANK_CODE = re.compile(r"^(?:[URDKPCOFGS]\d*|-)$")
+# Kraken2 rank codes: a letter and an optional depth below it; empty or digits only where a
+# kraken2 2.1.2/2.1.3 build lost the letter.
+_RANK_CODE = re.compile(r"^(?:[URDKPCOFGS]?\d*|-)$")
+_LETTER_OF_CODE = {**{code: letter for code, letter in zip("DPCOFGS", RANK_LETTERS)},
+                   "K": KINGDOM}
 _USE_NAMES_TAXID = re.compile(r"\(taxid (\d+)\)\s*$")
 # Tokens of the LCA mapping that separate mates (paired reads) or reading frames (protein).
 _SEPARATORS = {"|:|", "-:-"}
+
+
+def _path_letter(code):
+    """The rank letter of a report code for `lineage_from_path`: one of the seven ranks, the
+    kingdom, no rank (`R...`, `-`, a code without its letter) or None (below a rank: skip)."""
+    if code in _LETTER_OF_CODE:
+        return _LETTER_OF_CODE[code]
+    if not code or code[0] in "R-" or code.isdigit():
+        return NO_RANK
+    return None
 
 
 @dataclass
@@ -59,20 +83,15 @@ class KrakenTaxonomy:
 
     def lineage(self, taxid):
         """The QIIME lineage (`d__Bacteria; p__...; s__...`) of `taxid`, or None when none of
-        its ancestors is at one of the seven ranks. `K` (kingdom) stands for the domain only
-        when no `D` is above; ranks missing between named ones stay as empty placeholders."""
+        its ancestors is at one of the seven ranks (the domain included, read as the module
+        docstring says); ranks missing between named ones stay as empty placeholders."""
         if taxid not in self._lineages:
-            named, kingdom = {}, None
-            for node in self.ancestors(taxid):
-                taxon = self._taxa[node]
-                if taxon.code in _LEVEL:
-                    named.setdefault(_LEVEL[taxon.code], taxon.name)
-                elif taxon.code == "K" and kingdom is None:
-                    kingdom = taxon.name
-            if 0 not in named and kingdom is not None:
-                named[0] = kingdom
-            self._lineages[taxid] = None if not named else "; ".join(
-                f"{'dpcofgs'[level]}__{named.get(level, '')}" for level in range(max(named) + 1))
+            path = [(_path_letter(self._taxa[node].code), self._taxa[node].name)
+                    for node in reversed(self.ancestors(taxid))]
+            text = "; ".join(name for _, name in path)
+            lineage = lineage_from_path(path, f"{text} (taxid {taxid})")
+            self._lineages[taxid] = None if all(n is None for n in lineage) \
+                else format_lineage(lineage)
         return self._lineages[taxid]
 
     @classmethod
@@ -92,7 +111,8 @@ class KrakenTaxonomy:
             code, taxid_text, raw_name = fields[-3], fields[-2].strip(), fields[-1]
             if not _RANK_CODE.match(code.strip()):
                 raise InputError(f"{source}, line {lineno}: {code!r} is not a Kraken2 rank code "
-                                 "(U, R, D, K, P, C, O, F, G, S, optionally followed by a digit)")
+                                 "(U, R, D, K, P, C, O, F, G, S, optionally followed by a "
+                                 "number)")
             try:
                 taxid = int(taxid_text)
             except ValueError:
@@ -110,8 +130,8 @@ class KrakenTaxonomy:
                                  "different names or parents")
             taxa[taxid] = _Taxon(name=name, code=code.strip(), parent=parent)
             stack.append((depth, taxid))
-        if not taxa:
-            raise InputError(f"{source} lists no taxon (only 'unclassified' or nothing)")
+        # A run in which nothing was classified writes only the `unclassified` line (or,
+        # without sequences, nothing): a valid report of no taxon.
         return cls(taxa)
 
 

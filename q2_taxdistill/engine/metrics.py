@@ -1,24 +1,22 @@
 """Per-rank precision, recall and F1 of contig taxonomy, scored the way the benchmark scores it.
 
-Names are compared after stripping rank prefixes (`d__`, `d_`, `k__`, ...), lower-casing,
-turning `_` into a space and collapsing whitespace. Over the contigs whose truth names rank r:
-Correct = same name at r, Wrong = another name at r, NoLabel = no name at r or a confidence
-below the threshold (contigs absent from the prediction count as NoLabel);
-precision = C/(C+W), recall = C/(C+W+N).
+Lineages are read by the engine's parser (`taxonomy.parse_lineage`: the same ranks, domain
+rules and placeholders as the labels a run learns from, so a name the engine treats as no
+name, e.g. `uncultured bacterium` or kaiju's `Unspecified`, is no name here either), then
+compared after lower-casing, turning `_` into a space and collapsing whitespace. Over the
+contigs whose truth names rank r: Correct = same name at r, Wrong = another name at r,
+NoLabel = no name at r or a confidence below the threshold (contigs absent from the
+prediction count as NoLabel); precision = C/(C+W), recall = C/(C+W+N).
 """
-import re
 from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
-RANKS = ("domain", "phylum", "class", "order", "family", "genus", "species")
+from .errors import InputError, preview
+from .taxonomy import RANKS, normalise_name, parse_lineage
+
 COLUMNS = ("correct", "wrong", "unlabelled", "precision", "recall", "f1")
-_PREFIX_LEVEL = {"d": 0, "k": 0, "p": 1, "c": 2, "o": 3, "f": 4, "g": 5, "s": 6}
-# Names that mean "no label" wherever they appear.
-EMPTY_NAMES = frozenset({"", "unassigned", "unclassified", "root", "unknown", "na", "nan", "none"})
-_DOUBLE_PREFIX = re.compile(r"^([a-zA-Z])__(.*)$")
-_SINGLE_PREFIX = re.compile(r"^([dkpcofgs])_(?!_)(.*)$")
 
 
 def _missing(value):
@@ -26,47 +24,13 @@ def _missing(value):
     return value is None or (not isinstance(value, str) and bool(pd.isna(value)))
 
 
-def normalise_name(name):
-    """Comparable form of a taxon name: `_` as space, whitespace collapsed, lower case."""
-    return " ".join(name.replace("_", " ").split()).lower()
-
-
 def lineage_elements(lineage):
-    """The names of a lineage by rank index (0 = domain ... 6 = species), prefixes removed.
-
-    Prefixed elements (`g__`, MMseqs2's `g_`, `k__` for domain) take their rank from the
-    prefix; unprefixed ones from their position after the previous element. A leading
-    unprefixed `root` is skipped; empty and placeholder names ('unclassified', ...) give no name.
-    Returns a 7-list of the names as written (stripped), or None where there is no name.
-    """
-    names = [None] * len(RANKS)
+    """The names of a lineage by rank index (0 = domain ... 6 = species), as the engine
+    parses them: a 7-list of the names as written (stripped), None where there is no name.
+    Raises InputError for a lineage the engine rejects."""
     if _missing(lineage):
-        return names
-    text = str(lineage).strip()
-    if text.lower() in EMPTY_NAMES:
-        return names
-    position = 0
-    for i, raw in enumerate(text.split(";")):
-        part = raw.strip()
-        level = None
-        match = _DOUBLE_PREFIX.match(part)
-        if match and match.group(1).lower() in _PREFIX_LEVEL:
-            level, part = _PREFIX_LEVEL[match.group(1).lower()], match.group(2)
-        else:
-            match = _SINGLE_PREFIX.match(part)
-            if match:
-                level, part = _PREFIX_LEVEL[match.group(1)], match.group(2)
-        if level is None and i == 0 and part.strip().lower() == "root":
-            continue
-        if level is None:
-            level = position
-        position = level + 1
-        if level >= len(RANKS):
-            break
-        name = normalise_name(part)
-        if name and name not in EMPTY_NAMES:
-            names[level] = part.strip()
-    return names
+        return [None] * len(RANKS)
+    return list(parse_lineage(lineage if isinstance(lineage, str) else str(lineage)))
 
 
 def ranked_names(lineage):
@@ -75,15 +39,27 @@ def ranked_names(lineage):
 
 
 def name_matrix(lineages, index=None):
-    """A (contigs x 7) object array of normalised names, parsing each distinct lineage once."""
+    """A (contigs x 7) object array of normalised names, parsing each distinct lineage once.
+    Raises InputError naming the first feature IDs whose lineage cannot be parsed."""
     values = pd.Series(lineages, index=index)
-    cache = {}
+    cache, bad, first = {}, [], None
     rows = []
-    for value in values.to_numpy(dtype=object):
+    for feature_id, value in zip(values.index, values.to_numpy(dtype=object)):
         key = None if _missing(value) else value
         if key not in cache:
-            cache[key] = ranked_names(key)
-        rows.append(cache[key])
+            try:
+                cache[key] = ranked_names(key)
+            except InputError as error:
+                cache[key] = None
+                first = first or str(error)
+        if cache[key] is None:
+            bad.append(feature_id)
+            rows.append((None,) * len(RANKS))
+        else:
+            rows.append(cache[key])
+    if bad:
+        raise InputError(f"{len(bad)} lineage(s) cannot be parsed, for feature ID(s) "
+                         f"{preview(bad)}. First problem: {first}")
     matrix = np.empty((len(rows), len(RANKS)), dtype=object)
     if rows:
         matrix[:, :] = rows

@@ -1,17 +1,36 @@
-"""Lineages: parsing the formats classifiers write, formatting, and the per-rank class tree.
+"""Lineages: the one vocabulary (ranks, prefixes, placeholders), parsing the formats
+classifiers write, formatting, and the per-rank class tree.
 
 A lineage is always a 7-tuple over `RANKS` holding a name or None. None means "no name at
 this rank": the label stops above it (truncated), the classifier skipped it, or it held a
-placeholder such as `Unassigned` or `g__`.
+placeholder such as `Unassigned`, `g__` or `Unspecified`.
+
+Every reader of lineages uses what is here: `parse_lineage` for text (taxonomy tables,
+soft-label taxa, MMseqs2 lca lineages, the scorer of evaluate-taxonomy), `lineage_from_path`
+for trees whose nodes carry rank codes (Kraken2 reports), `is_placeholder` for names.
 
 Formats `parse_lineage` accepts (ranks split on ';', or on '|' when there is no ';'):
 
-* QIIME 2 / GTDB: `d__Bacteria; p__Bacillota; ...; s__Bacillus subtilis` (spaces optional);
-* MMseqs2: `d_Bacteria;p_Bacillota;...`, including `-_` (no rank) elements, which are dropped;
-* Kraken2 via q2-annotate `kraken2-to-features`: `d__;k__;p__;...;s__` (8 ranks). `k__`
-  (kingdom) is dropped when a `d__` rank is present; a lone `k__Bacteria` is the domain, as
-  in Greengenes. Strain/infraspecific ranks (`s1__`, `ssp__`, `t__`, `g1__`...) are dropped;
+* QIIME 2 / GTDB: `d__Bacteria; p__Bacillota; ...; s__Bacillus subtilis` (spaces optional;
+  an upper-case prefix such as `D__` reads as its lower-case form);
+* MMseqs2 (`--tax-lineage 1`): `-_cellular organisms;d_Bacteria;-_Terrabacteria group;
+  p_Bacillota;...`; `-_` elements carry no rank (see the domain below);
+* Kraken2 via q2-annotate `kraken2-to-features`: `d__;k__;p__;...;s__` (8 ranks);
+  strain/infraspecific ranks (`s1__`, `ssp__`, `t__`, `g1__`...) are dropped;
 * plain `Bacteria;Bacillota;...`: position = rank.
+
+The domain, whatever the format (NCBI renamed `superkingdom` to `domain` in 2025, and
+tools written before that give the new rank no code: Kraken2 before 2.17 writes Bacteria
+with the code `R2`, MMseqs2 14-18 writes `-_Bacteria`):
+
+1. an element of rank domain (`d__`, `d_`, Kraken2 `D`) is the domain, also when its name
+   is a placeholder (q2-annotate's `d__containing k__Bacillati` names no domain);
+2. else the first element without a rank (MMseqs2 `-_`, Kraken2 `R1`, `R2`...) below the
+   leading `root` / `cellular organisms`: where NCBI puts the domain (Bacteria, Archaea,
+   Eukaryota) and Viruses, the top of viral lineages (`acellular root` since 2025);
+3. else a kingdom named like a domain (Bacteria, Archaea, Eukaryota, Eukarya, Viruses): the
+   Greengenes and MetaPhlAn form `k__Bacteria`. Any other kingdom (NCBI's Bacillati,
+   Metazoa, Fungi, Orthornavirae) is not the domain and is dropped like every kingdom.
 
 Leading `root` / `cellular organisms` elements (and `r__` elements) are dropped. Prefixed
 elements are placed by their prefix, so a rank missing from the string stays None and deeper
@@ -34,33 +53,67 @@ import pandas as pd
 from .errors import InputError, preview
 
 RANKS = ("domain", "phylum", "class", "order", "family", "genus", "species")
-PREFIXES = ("d__", "p__", "c__", "o__", "f__", "g__", "s__")
+RANK_LETTERS = "dpcofgs"
+PREFIXES = tuple(f"{letter}__" for letter in RANK_LETTERS)
 N_RANKS = len(RANKS)
+RANK_OF_LETTER: Dict[str, int] = {letter: rank for rank, letter in enumerate(RANK_LETTERS)}
+# Rank letters of path elements besides the seven: a kingdom, and an element with no rank.
+KINGDOM, NO_RANK = "k", "-"
 
 Lineage = Tuple[Optional[str], ...]
 UNASSIGNED: Lineage = (None,) * N_RANKS
 
-_RANK_OF_LETTER = {"d": 0, "p": 1, "c": 2, "o": 3, "f": 4, "g": 5, "s": 6}
-# Prefixes of elements that are not one of our seven ranks and are dropped: root, MMseqs2
-# "no rank", strain/subspecies (Kraken2 S1/S2, q2-annotate ssp__, MetaPhlAn t__) and
-# Kraken2 intermediate ranks such as G1 or P2.
-# Where each kept prefix sits from domain to species (kingdom between domain and phylum).
-_ORDER = {**{letter: float(rank) for letter, rank in _RANK_OF_LETTER.items()}, "k": 0.5}
-_DROPPED_PREFIX = re.compile(r"^(?:r|-|t|ssp|[dkpcofgs]\d+)$")
-_PREFIXED = re.compile(r"^(ssp|[a-z]\d*|-)__?(.*)$", re.DOTALL)
-_PLACEHOLDERS = frozenset({
-    "", "unassigned", "unclassified", "unknown", "uncultured", "environmental samples",
-    "unidentified", "metagenome", "na",
-})
+# Where each kept prefix sits from domain to species (kingdom between domain and phylum;
+# an element without a rank may sit anywhere).
+_ORDER = {**{letter: float(rank) for letter, rank in RANK_OF_LETTER.items()}, KINGDOM: 0.5}
+# Prefixes of elements that are not one of our seven ranks and are dropped: root,
+# strain/subspecies (Kraken2 S1/S2, q2-annotate ssp__, MetaPhlAn t__) and Kraken2
+# intermediate ranks such as G1 or P2.
+_DROPPED_PREFIX = re.compile(r"^(?:r|t|ssp|[dkpcofgs]\d+)$")
+# Lower-case prefixes with one or two underscores (MMseqs2 `d_`, QIIME `d__`), upper-case
+# ones only with two (`D__`), so that a plain name such as `E_coli` is not a prefix.
+_PREFIXED = re.compile(r"^(?:(ssp|[a-z]\d*|-)__?|(SSP|[A-Z]\d*)__)(.*)$", re.DOTALL)
 _LEADING_DROPPED = frozenset({"root", "cellular organisms"})
+# Names a domain has, which Greengenes and MetaPhlAn write as a kingdom (`k__Bacteria`).
+DOMAIN_NAMES = frozenset({"bacteria", "archaea", "eukaryota", "eukarya", "viruses"})
+
+# Placeholders: names that say there is no taxon at this rank (compared after
+# `normalise_name`). From the tools we read:
+# - QIIME 2 `Unassigned`; GTDB and q2-annotate empty ranks (`g__`);
+# - Kraken2 and MMseqs2 `unclassified` (and NCBI's `unclassified X` / `unclassified
+#   entries` nodes), q2-annotate `d__Unclassified`;
+# - q2-annotate classify-kaiju: `Unspecified` for a rank kaiju2table left `NA`, and Kaiju's
+#   `cannot be assigned to a (non-viral) <rank>`;
+# - q2-annotate kraken2-to-features fillers `containing g__X` (older: `X containing Y`);
+# - NCBI/SILVA/UNITE bins for sequences of unknown origin: `uncultured X`, `environmental
+#   samples`, `unidentified`, `unknown`, `metagenome(s)`, `X metagenome` (an NCBI
+#   "species" named after a sample source), `other entries` / `other sequences` (NCBI's
+#   top node of synthetic constructs and plasmids);
+# - the text of missing values: `NA`, `nan`, `None`; `root`.
+# Not placeholders: `incertae sedis` names (`Bacillales Family XI. Incertae Sedis`) are
+# nodes of the reference taxonomy with their own taxid and members; a class is its full
+# path, so the same words under two parents stay two taxa.
+PLACEHOLDER_NAMES = frozenset({
+    "", "unassigned", "unclassified", "unspecified", "unknown", "uncultured", "unidentified",
+    "environmental samples", "metagenome", "metagenomes", "other entries", "other sequences",
+    "root", "na", "nan", "none",
+})
+_PLACEHOLDER_STARTS = ("unclassified ", "uncultured ", "containing ", "cannot be assigned")
+_PLACEHOLDER_ENDS = (" metagenome", " metagenomes")
+
+
+def normalise_name(name: str) -> str:
+    """Comparable form of a taxon name: `_` as space, whitespace collapsed, lower case."""
+    return " ".join(name.replace("_", " ").split()).lower()
 
 
 def is_placeholder(name: str) -> bool:
     """True for names that carry no taxonomic information (they parse to None)."""
-    low = name.strip().lower()
+    low = normalise_name(name)
     return (
-        low in _PLACEHOLDERS
-        or low.startswith(("unclassified ", "uncultured ", "containing "))
+        low in PLACEHOLDER_NAMES
+        or low.startswith(_PLACEHOLDER_STARTS)
+        or low.endswith(_PLACEHOLDER_ENDS)
         or " containing " in low
     )
 
@@ -107,7 +160,15 @@ def parse_lineage(text) -> Lineage:
             f"lineage {text!r} mixes rank-prefixed and plain elements "
             f"(plain: {preview(plain)})."
         )
-    return _parse_prefixed(text, [(m.group(1), m.group(2)) for m in matches])
+    pairs = [((m.group(1) or m.group(2)).lower(), m.group(3)) for m in matches]
+    for prefix, _ in pairs:
+        if not _DROPPED_PREFIX.match(prefix) and prefix not in _ORDER and prefix != NO_RANK:
+            raise InputError(
+                f"lineage {text!r} has an unknown rank prefix {prefix + '__'!r} (known: "
+                f"{', '.join(PREFIXES)}, k__ and the dropped r__, t__, ssp__, and -_ for no "
+                "rank).")
+    return lineage_from_path(
+        [(prefix, name) for prefix, name in pairs if not _DROPPED_PREFIX.match(prefix)], text)
 
 
 def _parse_plain(text: str, elements: List[str]) -> Lineage:
@@ -120,32 +181,43 @@ def _parse_plain(text: str, elements: List[str]) -> Lineage:
     return tuple(names + [None] * (N_RANKS - len(names)))
 
 
-def _parse_prefixed(text: str, pairs: List[Tuple[str, str]]) -> Lineage:
+def lineage_from_path(path: Sequence[Tuple[Optional[str], str]], text: str = None) -> Lineage:
+    """The 7-tuple of a path of (rank letter, name) elements from the top down.
+
+    Letters: one of `RANK_LETTERS`, `KINGDOM` ('k') or `NO_RANK` ('-'); None for an element
+    to skip (a strain, an intermediate rank). Leading `root` / `cellular organisms` are
+    dropped; the domain follows the three rules of the module docstring. `text` names the
+    lineage in errors (ranks out of order, two names for one rank).
+    """
+    text = text if text is not None else ";".join(name for _, name in path)
+    path = [(letter, name.strip()) for letter, name in path if letter is not None]
+    while path and path[0][0] == NO_RANK and path[0][1].lower() in _LEADING_DROPPED:
+        path.pop(0)
     names: List[Optional[str]] = [None] * N_RANKS
     kingdom: Optional[str] = None
-    has_domain = False
+    has_domain = any(letter == "d" for letter, _ in path)
+    top_unranked = None
+    if not has_domain and path and path[0][0] == NO_RANK:
+        top_unranked = path[0][1]
     previous: Optional[str] = None
-    for prefix, raw in pairs:
-        if _DROPPED_PREFIX.match(prefix):
+    for letter, raw in path:
+        if letter == NO_RANK:
             continue
-        if prefix != "k" and prefix not in _RANK_OF_LETTER:
+        if previous is not None and _ORDER[letter] < _ORDER[previous]:
             raise InputError(
-                f"lineage {text!r} has an unknown rank prefix {prefix + '__'!r} (known: "
-                f"{', '.join(p for p in PREFIXES)}, k__ and the dropped r__, t__, ssp__, -_).")
-        if previous is not None and _ORDER[prefix] < _ORDER[previous]:
-            raise InputError(
-                f"lineage {text!r} has its ranks out of order: {prefix + '__'!r} comes after "
+                f"lineage {text!r} has its ranks out of order: {letter + '__'!r} comes after "
                 f"{previous + '__'!r}; ranks must run from domain to species.")
-        previous = prefix
-        if prefix == "k":
-            kingdom = _merge(text, prefix, kingdom, _clean_name(raw))
+        previous = letter
+        if letter == KINGDOM:
+            kingdom = _merge(text, letter, kingdom, _clean_name(raw))
             continue
-        if prefix == "d":
-            has_domain = True
-        rank = _RANK_OF_LETTER[prefix]
-        names[rank] = _merge(text, prefix, names[rank], _clean_name(raw))
-    if not has_domain and kingdom is not None:
-        names[0] = kingdom
+        rank = RANK_OF_LETTER[letter]
+        names[rank] = _merge(text, letter, names[rank], _clean_name(raw))
+    if not has_domain:
+        if top_unranked is not None:
+            names[0] = _clean_name(top_unranked)
+        elif kingdom is not None and kingdom.lower() in DOMAIN_NAMES:
+            names[0] = kingdom
     return tuple(names)
 
 

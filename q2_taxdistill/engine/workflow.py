@@ -30,10 +30,12 @@ def _normalised(taxon):
     return format_lineage(parse_lineage(taxon))
 
 
-def _usable(contigs, min_length):
+def _usable(contigs, min_length, required=False):
     """Contigs with enough sequence to judge: at least `min_length` unambiguous bases (A, C,
     G, T; k-mers and models read nothing else). The rest are not scored and keep their
-    input label and confidence; the run says how many and why."""
+    input label and confidence; the run says how many and why. When none is left the
+    result is None (every input label is kept), an error only where a result needs
+    contigs (`required`: embed)."""
     ids = np.asarray(contigs.ids, dtype=object)
     short = contigs.lengths < min_length
     thin = ~short & (contigs.acgt_lengths < min_length)
@@ -46,8 +48,12 @@ def _usable(contigs, min_length):
                         f"they keep their input label: {preview(ids[thin])}")
     usable = ~(short | thin)
     if not usable.any():
-        raise InputError(f"no contig has at least {min_length} unambiguous bases (A, C, G, T): "
-                         f"nothing can be scored; lower min_length.")
+        message = (f"no contig has at least {min_length} unambiguous bases (A, C, G, T): "
+                   f"nothing can be scored; lower min_length")
+        if required:
+            raise InputError(message + ".")
+        notice("input", message + " to score them; every contig keeps its input label")
+        return None
     return contigs.subset(ids[usable].tolist()) if not usable.all() else contigs
 
 
@@ -125,7 +131,7 @@ def _depth(contigs, counts):
 def embed(contigs, teacher="composition", min_length=DEFAULT_MIN_LENGTH, device=None):
     """Teacher embeddings (contigs x dimensions) as a DataFrame indexed by contig ID."""
     release_large_blocks()
-    contigs = _usable(contigs, min_length)
+    contigs = _usable(contigs, min_length, required=True)
     model = load_teacher(teacher, device=device)
     vectors = model.embed(contigs)
     frame = pd.DataFrame(vectors, index=pd.Index(contigs.ids, name="feature-id"),
@@ -142,6 +148,8 @@ def teach(contigs, taxonomy, teacher="composition", embeddings=None, n_neighbour
     release_large_blocks()
     every = contigs.ids
     contigs = _usable(contigs, min_length)
+    if contigs is None:  # no contig reaches min_length (said by _usable)
+        return SoftLabels.empty([], TaxonomyTree.from_lineages([]))
     lineages, support = _labels(contigs, taxonomy, every)
     tree = TaxonomyTree.from_lineages(lineages)
     labels = encode_labels(tree, lineages, support, min_support)
@@ -176,6 +184,11 @@ def distill(contigs, taxonomy, soft_labels, counts=None, min_support=0.0,
     release_large_blocks()
     every = contigs.ids
     contigs = _usable(contigs, min_length)
+    config = config or StudentConfig()
+    if contigs is None:  # no contig reaches min_length (said by _usable)
+        return Student.without_training(
+            TaxonomyTree.from_lineages([]), FeatureSpec(samples=None), config,
+            f"no contig has at least {min_length} unambiguous bases (A, C, G, T)")
     lineages, support = _labels(contigs, taxonomy, every)
     if isinstance(soft_labels, pd.DataFrame):
         soft_labels = SoftLabels.from_frame(soft_labels)
@@ -188,7 +201,6 @@ def distill(contigs, taxonomy, soft_labels, counts=None, min_support=0.0,
     tree = TaxonomyTree.from_lineages(list(lineages) + taxa)
     soft = soft_labels.aligned(contigs.ids, tree)
     labels = encode_labels(tree, lineages, support, min_support)
-    config = config or StudentConfig()
     n_labelled = int((labels.codes >= 0).any(1).sum())
     if n_labelled < min_student_contigs(config.n_folds):
         reason = (f"{n_labelled} labelled contig(s) were scored; a student with {config.n_folds} "
@@ -255,6 +267,11 @@ def correct(student, contigs, counts=None, taxonomy=None, confidence=0.7,
     percent)."""
     release_large_blocks()
     scored = _usable(contigs, min_length)
+    if scored is None:  # no contig reaches min_length (said by _usable)
+        if taxonomy is not None:
+            return _input_labels(list(contigs.ids), taxonomy)
+        return pd.DataFrame({"Taxon": "Unassigned", "Confidence": np.nan},
+                            index=pd.Index(list(contigs.ids), name="Feature ID"))
     untrained = _untrained(student, taxonomy)
     if untrained:
         notice("correction", f"{untrained}: all {len(contigs)} input labels are kept")
