@@ -17,6 +17,7 @@ import qiime2
 from q2_taxdistill._formats import MMseqs2LCAFormat
 from q2_taxdistill._kraken2 import Kraken2ContigsDirectoryFormat, read_run
 from q2_taxdistill._transformers import _mmseqs2_frame
+from q2_taxdistill.engine.taxonomy import parse_lineage
 
 DATA = Path(__file__).parent / "data" / "real-tools"
 BACILLUS = "d__Bacteria; p__Bacillota; c__Bacilli; o__Bacillales; f__Bacillaceae; g__Bacillus"
@@ -171,6 +172,71 @@ def test_installed_mmseqs2_gives_the_same_lineages(tmp_path):
     lca = mmseqs2_run(tmp_path, "2025")
     frame = _mmseqs2_frame(MMseqs2LCAFormat(str(lca), mode="r"))
     assert frame["Taxon"].to_dict() == _mmseqs2_expected()
+
+
+# Five genomes of distinct composition, two with ranks NCBI leaves unnamed (a virus order
+# straight under Viruses, a fungal genus without class, order or family).
+GENOMES = {  # key: (taxid, GC content)
+    "bsub": (1423, 0.36), "bthu": (1428, 0.44), "asp": (5062, 0.52), "cov": (694009, 0.60),
+    "bact": (2, 0.68)}
+GAPPED_NODES = [n for n in _nodes("before-2025") if n[0] not in (2559587, 2732396, 2732408,
+                                                                 2732506, 76804)] + [
+    (76804, 10239, "order", "Nidovirales")]
+
+
+def _genome(rng, n, gc):
+    weights = [(1 - gc) / 2, gc / 2, gc / 2, (1 - gc) / 2]
+    return "".join(rng.choices("ACGT", weights=weights, k=n))
+
+
+@pytest.mark.skipif(shutil.which("kraken2-build") is None, reason="kraken2 is not installed")
+def test_refine_keeps_real_kraken2_labels_of_genomes_in_its_database(tmp_path):
+    """Every label right (the genomes are the database): the correction may change no rank
+    the input names and cut back at most 5% of the labels, gaps in the lineages included."""
+    from q2_taxdistill.engine import workflow
+    from q2_taxdistill.engine.sequences import Contigs
+    from q2_taxdistill.engine.student import StudentConfig
+    rng = random.Random(3)
+    genomes = {k: _genome(rng, 100_000, gc) for k, (_, gc) in GENOMES.items()}
+    db = tmp_path / "db" / "taxonomy"
+    db.mkdir(parents=True)
+    with open(db / "nodes.dmp", "w") as nodes, open(db / "names.dmp", "w") as names:
+        for taxid, parent, rank, name in GAPPED_NODES:
+            nodes.write(f"{taxid}\t|\t{parent}\t|\t{rank}\t|\t-\t|\n")
+            names.write(f"{taxid}\t|\t{name}\t|\t\t|\tscientific name\t|\n")
+    (db / "merged.dmp").write_text("")
+    (db / "delnodes.dmp").write_text("")
+    (tmp_path / "lib.fna").write_text("".join(f">{k}|kraken:taxid|{GENOMES[k][0]}\n{s}\n"
+                                              for k, s in genomes.items()))
+    pieces = {f"{k}_{i}": s[i * 2000:(i + 1) * 2000] for k, s in genomes.items()
+              for i in range(50)}
+    (tmp_path / "contigs.fna").write_text("".join(f">{c}\n{s}\n" for c, s in pieces.items()))
+    _run("kraken2-build", "--add-to-library", "lib.fna", "--db", "db", "--no-masking",
+         cwd=tmp_path)
+    _run("kraken2-build", "--build", "--db", "db", "--threads", "1", cwd=tmp_path)
+    _run("kraken2", "--db", "db", "contigs.fna", "--output", "output.txt", "--report",
+         "report.txt", cwd=tmp_path)
+    labels = read_run(tmp_path / "output.txt", tmp_path / "report.txt")
+    # kraken2 2.1.2 writes no rank code for an order straight under Viruses: a gap to family
+    assert labels.loc["cov_0", "Taxon"].startswith("d__Viruses; p__; c__; o__; f__Corona")
+    assert labels.loc["asp_0", "Taxon"].startswith("d__Eukaryota; p__Ascomycota; c__; o__;")
+    contigs = Contigs.from_fasta(str(tmp_path / "contigs.fna"))
+    abundance = {k: [rng.uniform(1, 50) for _ in range(4)] for k in genomes}
+    counts = pd.DataFrame([[rng.randint(int(a * 7), int(a * 13)) for a in abundance[c.rsplit("_", 1)[0]]]
+                           for c in contigs.ids], index=contigs.ids,
+                          columns=[f"S{i}" for i in range(4)])
+    with pytest.warns(Warning):
+        soft = workflow.teach(contigs, labels)
+        student = workflow.distill(contigs, labels, soft, counts,
+                                   config=StudentConfig(n_folds=3, max_epochs=10, patience=2))
+        corrected = workflow.correct(student, contigs, counts, labels)
+    before = [parse_lineage(t) for t in labels.loc[contigs.ids, "Taxon"]]
+    after = [parse_lineage(t) for t in corrected.loc[contigs.ids, "Taxon"]]
+    changed = sum(a is not None and b is not None and a != b
+                  for x, y in zip(before, after) for b, a in zip(x, y))
+    cut = sum(x != y for x, y in zip(before, after))
+    assert changed == 0
+    assert cut <= 0.05 * len(before)
 
 
 if __name__ == "__main__":  # write tests/data/real-tools again from the installed tools
