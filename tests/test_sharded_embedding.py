@@ -169,6 +169,20 @@ def test_killed_run_resumes_and_embeds_every_contig_once(fasta, model_dir, expec
     assert np.array_equal(np.load(out / "embeddings.npy"), np.load(tmp_path / "out2" / "embeddings.npy"))
 
 
+def test_embeds_the_contigs_that_embed_scores(tmp_path, capsys):
+    """One rule for both: long enough, and enough A/C/G/T (a long run of N is not sequence)."""
+    rng = np.random.default_rng(3)
+    records = {"plain": _random_dna(rng, 300), "short": _random_dna(rng, 60),
+               "mostly-n": _random_dna(rng, 40) + "N" * 200, "plain-2": _random_dna(rng, 150)}
+    fasta = tmp_path / "mixed.fna"
+    fasta.write_text("".join(f">{k}\n{v}\n" for k, v in records.items()))
+    plan = plan_shards(fasta, tmp_path / "work", "composition", n_shards=1, min_length=MIN_LENGTH)
+    with pytest.warns(Warning):
+        direct = workflow.embed(Contigs.from_fasta(str(fasta)), min_length=MIN_LENGTH)
+    assert plan.ids == list(direct.index) == ["plain", "plain-2"]
+    assert (plan.info["n_short"], plan.info["n_thin"]) == (1, 1)
+
+
 def test_resume_refuses_other_inputs_and_damaged_shards(fasta, tmp_path, capsys):
     work = tmp_path / "work"
     plan = plan_shards(fasta, work, "composition", n_shards=3, min_length=MIN_LENGTH)

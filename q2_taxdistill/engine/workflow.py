@@ -35,8 +35,7 @@ def _usable(contigs, min_length):
     G, T; k-mers and models read nothing else). The rest are not scored and keep their
     input label and confidence; the run says how many and why."""
     ids = np.asarray(contigs.ids, dtype=object)
-    short = contigs.lengths < min_length
-    thin = ~short & (contigs.acgt_lengths < min_length)
+    short, thin = contigs.unscored(min_length)
     if short.any():
         notice("input", f"{short.sum()} contig(s) shorter than {min_length} bp are not scored "
                         f"and keep their input label: {preview(ids[short])}")

@@ -33,8 +33,8 @@ def _parser():
     parser.add_argument("--output", required=True,
                         help="directory to write (embeddings.npy, feature-ids.tsv, teacher.json)")
     parser.add_argument("--min-length", type=int, default=DEFAULT_MIN_LENGTH,
-                        help="contigs shorter than this are not embedded, as in `embed` "
-                             "(default %(default)s)")
+                        help="contigs with fewer bases, or fewer unambiguous bases (A, C, G, "
+                             "T), are not embedded, as in `embed` (default %(default)s)")
     parser.add_argument("--shards", type=int, default=None,
                         help="number of shards (default: one per --shard-bases bases)")
     parser.add_argument("--shard-bases", type=int, default=DEFAULT_SHARD_BASES,

@@ -211,14 +211,19 @@ def plan_shards(source, work_dir, teacher, n_shards=None, shard_bases=DEFAULT_SH
     work_dir.mkdir(parents=True, exist_ok=True)
     fasta = contigs_fasta(source, work_dir)
     contigs = Contigs.from_fasta(fasta, stream=True)
-    keep = contigs.lengths >= min_length
+    short, thin = contigs.unscored(min_length)
+    keep = ~(short | thin)
     if not keep.any():
-        raise InputError(f"no contig in {str(source)!r} is at least {min_length} bp long; "
-                         "lower --min-length.")
-    short = [c for c, k in zip(contigs.ids, keep) if not k]
+        raise InputError(f"no contig in {str(source)!r} has at least {min_length} unambiguous "
+                         "bases (A, C, G, T); lower --min-length.")
+    short, thin = ([c for c, out in zip(contigs.ids, mask) if out] for mask in (short, thin))
     if short:
         report("plan", message=f"{len(short)} contig(s) shorter than {min_length} bp are not "
                                f"embedded (as in `embed`): {preview(short)}")
+    if thin:
+        report("plan", message=f"{len(thin)} contig(s) have fewer than {min_length} unambiguous "
+                               f"bases (A, C, G, T) and are not embedded (as in `embed`): "
+                               f"{preview(thin)}")
     lengths = contigs.lengths[keep]
     ids = [c for c, k in zip(contigs.ids, keep) if k]
     if n_shards is None:
@@ -233,7 +238,7 @@ def plan_shards(source, work_dir, teacher, n_shards=None, shard_bases=DEFAULT_SH
         fh.writelines(f"{i}\n" for i in ids)
     np.save(work_dir / "shard-of-contig.npy", shard.astype(np.int32), allow_pickle=False)
     info = dict(wanted, version=PLAN_VERSION, source=str(source), n_contigs=len(ids),
-                n_short=len(short), n_shards=n_shards, bases=int(lengths.sum()))
+                n_short=len(short), n_thin=len(thin), n_shards=n_shards, bases=int(lengths.sum()))
     tmp = work_dir / "plan.json.tmp"
     tmp.write_text(json.dumps(info, indent=2) + "\n")
     os.replace(tmp, work_dir / "plan.json")
@@ -389,7 +394,8 @@ def merge_shards(plan, output) -> Path:
     os.replace(tmp, output)
     for partial in (plan.work_dir / "shards").glob(".shard-*.tmp"):
         partial.unlink()
-    report("merge", message=f"{len(plan.ids)} embeddings ({plan.info['n_short']} short contigs "
+    left_out = plan.info["n_short"] + plan.info.get("n_thin", 0)  # older plans: no n_thin
+    report("merge", message=f"{len(plan.ids)} embeddings ({left_out} contigs too short to embed "
                             f"left out) in {output}; import with: qiime tools import --type "
                             f"'FeatureData[Embeddings]' --input-path {output} --output-path "
                             f"embeddings.qza")
