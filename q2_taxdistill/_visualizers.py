@@ -75,6 +75,15 @@ def _html_table(df, table_id):
     return f"<style>{rules}</style>\n{html}"
 
 
+def _render(name, output_dir, context):
+    """assets/<name>/index.html with the <head> additions every page shares (assets/head.html;
+    q2templates finds templates only in its own folder, so the shared part comes as a value)."""
+    with open(os.path.join(_ASSETS, "head.html"), encoding="utf-8") as fh:
+        head = fh.read().rstrip("\n")
+    q2templates.render(os.path.join(_ASSETS, name, "index.html"), output_dir,
+                       context=dict(context, head=head))
+
+
 def _save(fig, output_dir, stem):
     fig.savefig(os.path.join(output_dir, f"{stem}.png"), dpi=110, bbox_inches="tight")
     fig.savefig(os.path.join(output_dir, f"{stem}.svg"), bbox_inches="tight")
@@ -217,8 +226,7 @@ def evaluate_taxonomy(output_dir: str, predictions: pd.DataFrame, truth: pd.Data
         pd.concat(curves, names=["taxonomy"]).reset_index().to_csv(
             os.path.join(output_dir, "f1-by-threshold.tsv"), sep="\t", index=False,
             float_format="%.6f")
-    q2templates.render(os.path.join(_ASSETS, "evaluate_taxonomy", "index.html"),
-                       output_dir, context=context)
+    _render("evaluate_taxonomy", output_dir, context)
 
 
 def _input_accounting(top, taxa):
@@ -371,5 +379,4 @@ def summarize_soft_labels(output_dir: str, soft_labels: SoftLabels,
         "disagreement_plot": _disagreement_plot(per_rank, output_dir),
         "confident": _CONFIDENT,
     }
-    q2templates.render(os.path.join(_ASSETS, "summarize_soft_labels", "index.html"),
-                       output_dir, context=context)
+    _render("summarize_soft_labels", output_dir, context)
