@@ -1,5 +1,6 @@
 """Visualizers: how good is a taxonomy against a truth, and what would the teacher change."""
 import os
+import tempfile
 
 import numpy as np
 import pandas as pd
@@ -75,13 +76,23 @@ def _html_table(df, table_id):
     return f"<style>{rules}</style>\n{html}"
 
 
+_PAGE_BODY = "{# the page: assets/<visualizer>.html #}\n"
+
+
 def _render(name, output_dir, context):
-    """assets/<name>/index.html with the <head> additions every page shares (assets/head.html;
-    q2templates finds templates only in its own folder, so the shared part comes as a value)."""
-    with open(os.path.join(_ASSETS, "head.html"), encoding="utf-8") as fh:
-        head = fh.read().rstrip("\n")
-    q2templates.render(os.path.join(_ASSETS, name, "index.html"), output_dir,
-                       context=dict(context, head=head))
+    """The page assets/<name>.html in the frame every page shares (assets/page.html: title,
+    style, heading). The two are joined as text: q2templates looks for the templates a page
+    extends or includes only in its own folder."""
+    with open(os.path.join(_ASSETS, "page.html"), encoding="utf-8") as fh:
+        page = fh.read()
+    with open(os.path.join(_ASSETS, f"{name}.html"), encoding="utf-8") as fh:
+        body = fh.read()
+    assert page.count(_PAGE_BODY) == 1, "assets/page.html marks where the page goes once"
+    with tempfile.TemporaryDirectory() as tmp:
+        source = os.path.join(tmp, "index.html")
+        with open(source, "w", encoding="utf-8") as fh:
+            fh.write(page.replace(_PAGE_BODY, body))
+        q2templates.render(source, output_dir, context=context)
 
 
 def _save(fig, output_dir, stem):
