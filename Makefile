@@ -1,12 +1,13 @@
 # `make demo`: set up everything and run refine-taxonomy on the bundled example data.
 # `make test`: set up everything and run the test suite. Both are idempotent.
+# `make test-wheel`: build the wheel, install it in a fresh venv, run refine-taxonomy (~1.5 min).
 # `make test-current Q2_SOURCES=DIR`: the current-QIIME 2 check (scripts/test-current.sh).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 export CONDA_PREFIX := $(CURDIR)/$(VENV)
 export MPLBACKEND := Agg
 
-.PHONY: setup demo test test-current clean
+.PHONY: setup demo test test-wheel test-current clean
 setup:
 	bash recipes/install-debian.sh
 
@@ -15,6 +16,9 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q tests
+
+test-wheel: setup
+	VENV=$(VENV) bash scripts/test-wheel.sh
 
 test-current:
 	bash scripts/test-current.sh "$(Q2_SOURCES)"

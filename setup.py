@@ -11,7 +11,7 @@ setup(
     install_requires=["numpy", "pandas", "scipy", "torch", "safetensors", "faiss-cpu"],
     extras_require={"teacher": ["transformers", "tokenizers"], "cluster": ["parsl"]},
     package_data={
-        "q2_taxdistill": ["citations.bib", "assets/*/*", "data/example/*",
+        "q2_taxdistill": ["citations.bib", "assets/*.html", "data/example/*",
                           "data/example/kraken2/*"],
     },
     entry_points={"qiime2.plugins": ["q2-taxdistill=q2_taxdistill.plugin_setup:plugin"]},

@@ -8,7 +8,7 @@
 (b) official-genomeocean style: bf16 on CUDA, SDPA, AutoModel, windows sorted by length, batch 25,
     left padding='longest' with an attention mask, hidden states copied to the host and mean-pooled
     there. Contigs are cut into windows of the model context (the official code truncates).
-(c) ours: q2_taxdistill.engine.language_model.LanguageModelEmbedder (token-budget batches, right
+(c) ours: q2_taxdistill.engine.teacher.language_model.LanguageModelEmbedder (token-budget batches, right
     padding with no mask so SDPA uses its causal kernel, fp32 pooling on the device).
 
 Weights are random (same weights in every path); throughput does not depend on them. Contigs are
@@ -44,7 +44,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from q2_taxdistill.engine.language_model import (  # noqa: E402
+from q2_taxdistill.engine.teacher.language_model import (  # noqa: E402
     LanguageModelEmbedder,
     attention_implementation,
     split_windows,

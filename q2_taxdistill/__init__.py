@@ -1,6 +1,1 @@
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("q2-taxdistill")
-except PackageNotFoundError:
-    __version__ = "0.1.0"
+from .engine import __version__  # noqa: F401  (the engine holds it: it imports nothing above)

@@ -1,5 +1,6 @@
 """Visualizers: how good is a taxonomy against a truth, and what would the teacher change."""
 import os
+import tempfile
 
 import numpy as np
 import pandas as pd
@@ -73,6 +74,25 @@ def _html_table(df, table_id):
     html = df.to_html(classes=_TABLE_CLASSES, border=0, index=False, table_id=table_id,
                       float_format=lambda x: f"{x:.3f}", na_rep="", justify="left")
     return f"<style>{rules}</style>\n{html}"
+
+
+_PAGE_BODY = "{# the page: assets/<visualizer>.html #}\n"
+
+
+def _render(name, output_dir, context):
+    """The page assets/<name>.html in the frame every page shares (assets/page.html: title,
+    style, heading). The two are joined as text: q2templates looks for the templates a page
+    extends or includes only in its own folder."""
+    with open(os.path.join(_ASSETS, "page.html"), encoding="utf-8") as fh:
+        page = fh.read()
+    with open(os.path.join(_ASSETS, f"{name}.html"), encoding="utf-8") as fh:
+        body = fh.read()
+    assert page.count(_PAGE_BODY) == 1, "assets/page.html marks where the page goes once"
+    with tempfile.TemporaryDirectory() as tmp:
+        source = os.path.join(tmp, "index.html")
+        with open(source, "w", encoding="utf-8") as fh:
+            fh.write(page.replace(_PAGE_BODY, body))
+        q2templates.render(source, output_dir, context=context)
 
 
 def _save(fig, output_dir, stem):
@@ -217,8 +237,7 @@ def evaluate_taxonomy(output_dir: str, predictions: pd.DataFrame, truth: pd.Data
         pd.concat(curves, names=["taxonomy"]).reset_index().to_csv(
             os.path.join(output_dir, "f1-by-threshold.tsv"), sep="\t", index=False,
             float_format="%.6f")
-    q2templates.render(os.path.join(_ASSETS, "evaluate_taxonomy", "index.html"),
-                       output_dir, context=context)
+    _render("evaluate_taxonomy", output_dir, context)
 
 
 def _input_accounting(top, taxa):
@@ -371,5 +390,4 @@ def summarize_soft_labels(output_dir: str, soft_labels: SoftLabels,
         "disagreement_plot": _disagreement_plot(per_rank, output_dir),
         "confident": _CONFIDENT,
     }
-    q2templates.render(os.path.join(_ASSETS, "summarize_soft_labels", "index.html"),
-                       output_dir, context=context)
+    _render("summarize_soft_labels", output_dir, context)

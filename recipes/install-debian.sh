@@ -38,7 +38,7 @@ if ! "$PY" -c "import faiss" 2>/dev/null; then
     NUMPY=$("$PY" -c "import numpy; print(numpy.__version__)")
     "$PY" -m pip install -q faiss-cpu "numpy==$NUMPY"
 fi
-# parsl runs the sharded embedding on many nodes (engine/parsl_embedding.py); its tests run a
+# parsl runs the sharded embedding on many nodes (engine/teacher/parsl_embedding.py); its tests run a
 # 2-worker local executor. Pure Python, a few small dependencies (the `cluster` extra).
 if ! "$PY" -c "import parsl" 2>/dev/null; then
     echo ">> installing parsl"

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from q2_taxdistill.engine.errors import ModelLoadError
-from q2_taxdistill.engine.language_model import (
+from q2_taxdistill.engine.teacher.language_model import (
     LanguageModelEmbedder,
     embed_distributed,
     resolve_model_path,

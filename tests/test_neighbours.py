@@ -5,7 +5,7 @@ import pytest
 from q2_taxdistill.engine import neighbours
 from q2_taxdistill.engine.errors import InputError
 from q2_taxdistill.engine.neighbours import nearest_neighbours
-from q2_taxdistill.engine.projection import ArrayRows, fit_projection, principal_components
+from q2_taxdistill.engine.teacher.projection import ArrayRows, fit_projection, principal_components
 
 
 def genomes(n, dims, n_genomes=60, seed=0):
@@ -79,7 +79,7 @@ def test_components_equal_an_in_memory_pca_block_by_block(monkeypatch):
     rng = np.random.default_rng(7)
     x = (genomes(5000, 40, seed=7) @ rng.normal(size=(40, 120))).astype(np.float32)
     x[:, 3] = 0.25  # a constant column is left out, not divided by zero
-    monkeypatch.setattr("q2_taxdistill.engine.projection.BLOCK_ROWS", 700)
+    monkeypatch.setattr("q2_taxdistill.engine.teacher.projection.BLOCK_ROWS", 700)
     z = principal_components(ArrayRows(x), 10)
     assert z.shape == (5000, 10) and z.dtype == np.float32
     std = x.std(0)

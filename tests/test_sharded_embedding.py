@@ -1,6 +1,6 @@
 """Sharded, resumable embedding against the one-process `embed`, on a tiny random Mistral.
 
-Multi-process runs start from a fresh interpreter (`python -m ...sharded_embedding`), as a user
+Multi-process runs start from a fresh interpreter (`python -m q2_taxdistill.engine.teacher`), as a user
 would: the pytest process (QIIME 2, torch thread pools of earlier tests) is a poor parent.
 """
 
@@ -18,10 +18,11 @@ import pytest
 
 from q2_taxdistill.engine import workflow
 from q2_taxdistill.engine.errors import InputError, TaxDistillError
-from q2_taxdistill.engine.language_model import shard_assignment, shard_indices
-from q2_taxdistill.engine.parsl_embedding import load_config
 from q2_taxdistill.engine.sequences import Contigs
-from q2_taxdistill.engine.sharded_embedding import ShardPlan, main, merge_shards, plan_shards
+from q2_taxdistill.engine.teacher.__main__ import main
+from q2_taxdistill.engine.teacher.language_model import shard_assignment, shard_indices
+from q2_taxdistill.engine.teacher.parsl_embedding import load_config
+from q2_taxdistill.engine.teacher.sharded_embedding import ShardPlan, merge_shards, plan_shards
 
 from .conftest import example_path
 from .test_language_model import _random_dna, build_tiny_model
@@ -29,7 +30,7 @@ from .test_language_model import _random_dna, build_tiny_model
 MIN_LENGTH = 100
 N_SHARDS = 6
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ENTRY = [sys.executable, "-m", "q2_taxdistill.engine.sharded_embedding"]
+ENTRY = [sys.executable, "-m", "q2_taxdistill.engine.teacher"]
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +102,7 @@ def test_two_local_workers_match_one_process_embed(fasta, model_dir, expected, t
 def test_torchrun_ranks_match_one_process_embed(fasta, model_dir, expected, tmp_path):
     """Two ranks as torchrun starts them (RANK, WORLD_SIZE, LOCAL_RANK); rank 0 merges."""
     args = common_args(fasta, model_dir, tmp_path / "work", tmp_path / "out")
-    full = [sys.executable, "-m", "q2_taxdistill.engine.sharded_embedding"] + [str(a) for a in args]
+    full = ENTRY + [str(a) for a in args]
     ranks = [subprocess.Popen(full, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True, env=dict(os.environ, OMP_NUM_THREADS="1", RANK=str(r),
                                                   LOCAL_RANK=str(r), WORLD_SIZE="2"))
@@ -123,7 +124,8 @@ def test_parsl_local_executor_matches_one_process_embed(fasta, model_dir, expect
 
 KILLER = """
 import os, signal, sys
-from q2_taxdistill.engine import sharded_embedding as se
+from q2_taxdistill.engine.teacher import sharded_embedding as se
+from q2_taxdistill.engine.teacher.__main__ import main
 real, written = se.write_shard, []
 def write_then_die(path, ids, vectors, teacher):
     if len(written) == {after}:
@@ -133,7 +135,7 @@ def write_then_die(path, ids, vectors, teacher):
     real(path, ids, vectors, teacher)
     written.append(path.name)
 se.write_shard = write_then_die
-sys.exit(se.main(sys.argv[1:]))
+sys.exit(main(sys.argv[1:]))
 """
 
 
@@ -165,6 +167,20 @@ def test_killed_run_resumes_and_embeds_every_contig_once(fasta, model_dir, expec
     assert again.returncode == 0 and "6 of 6 shards were already embedded" in again.stderr
     assert not re.findall(r"shard (\d+) written", again.stderr)
     assert np.array_equal(np.load(out / "embeddings.npy"), np.load(tmp_path / "out2" / "embeddings.npy"))
+
+
+def test_embeds_the_contigs_that_embed_scores(tmp_path, capsys):
+    """One rule for both: long enough, and enough A/C/G/T (a long run of N is not sequence)."""
+    rng = np.random.default_rng(3)
+    records = {"plain": _random_dna(rng, 300), "short": _random_dna(rng, 60),
+               "mostly-n": _random_dna(rng, 40) + "N" * 200, "plain-2": _random_dna(rng, 150)}
+    fasta = tmp_path / "mixed.fna"
+    fasta.write_text("".join(f">{k}\n{v}\n" for k, v in records.items()))
+    plan = plan_shards(fasta, tmp_path / "work", "composition", n_shards=1, min_length=MIN_LENGTH)
+    with pytest.warns(Warning):
+        direct = workflow.embed(Contigs.from_fasta(str(fasta)), min_length=MIN_LENGTH)
+    assert plan.ids == list(direct.index) == ["plain", "plain-2"]
+    assert (plan.info["n_short"], plan.info["n_thin"]) == (1, 1)
 
 
 def test_resume_refuses_other_inputs_and_damaged_shards(fasta, tmp_path, capsys):
@@ -291,7 +307,7 @@ class = "SrunLauncher"
 def test_qiime2_toml_parallel_configuration(fasta, tmp_path):
     from parsl.launchers import SrunLauncher
 
-    from q2_taxdistill.engine.parsl_embedding import run_parsl
+    from q2_taxdistill.engine.teacher.parsl_embedding import run_parsl
 
     toml = tmp_path / "qiime2_config.toml"
     toml.write_text(QIIME2_TOML)
@@ -317,8 +333,15 @@ def test_qiime2_toml_parallel_configuration(fasta, tmp_path):
         load_config(str(toml), tmp_path)
 
 
+def test_the_earlier_command_name_still_runs():
+    """`python -m q2_taxdistill.engine.sharded_embedding`, as job scripts of 0.1 name it."""
+    done = subprocess.run([sys.executable, "-m", "q2_taxdistill.engine.sharded_embedding", "--help"],
+                          capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert done.returncode == 0 and "--parsl-config" in done.stdout, done.stderr
+
+
 def test_engine_side_imports_no_qiime2():
-    code = ("import sys, q2_taxdistill.engine.sharded_embedding, q2_taxdistill.engine.parsl_embedding;"
+    code = ("import sys, q2_taxdistill.engine.teacher.__main__;"
             "bad = [m for m in sys.modules if m.split('.')[0] in ('qiime2', 'rachis', 'q2cli', "
             "'q2_types', 'parsl')]; print(bad); sys.exit(bool(bad))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
@@ -335,7 +358,7 @@ def test_missing_model_is_reported_before_any_work(fasta, tmp_path, capsys):
 
 def test_failed_parsl_tasks_are_named_and_the_rest_kept(fasta, tmp_path):
     """parsl's thread executor in this process: one shard's input is gone, the others finish."""
-    from q2_taxdistill.engine.parsl_embedding import run_parsl
+    from q2_taxdistill.engine.teacher.parsl_embedding import run_parsl
 
     config = tmp_path / "threads.py"
     config.write_text("from parsl.config import Config\n"

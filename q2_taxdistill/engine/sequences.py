@@ -216,6 +216,13 @@ class Contigs:
         """Unambiguous bases (A, C, G, T) per contig: what k-mers and models can read."""
         return self._acgt.copy()
 
+    def unscored(self, min_length: int) -> Tuple[np.ndarray, np.ndarray]:
+        """The contigs with too little sequence to judge, as two masks: `short` (fewer than
+        `min_length` bases) and `thin` (long enough, but fewer than `min_length` unambiguous
+        bases). The rest is what every step scores and embeds, the sharded embedding included."""
+        short = self._lengths < min_length
+        return short, ~short & (self._acgt < min_length)
+
     def lengths_series(self) -> pd.Series:
         """Lengths indexed by contig ID (the form `abundance.depth_from_counts` takes)."""
         return pd.Series(self.lengths, index=pd.Index(self.ids, name="contig"), name="length")

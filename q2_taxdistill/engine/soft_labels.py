@@ -22,7 +22,7 @@ from .errors import InputError, preview
 from .labels import EncodedLabels
 from .neighbours import nearest_neighbours
 from .progress import report
-from .projection import principal_components
+from .teacher.projection import principal_components
 from .taxonomy import N_RANKS, RANKS, TaxonomyTree, format_lineage, parse_lineage
 
 COLUMNS = ["feature-id", "rank", "taxon", "probability", "confidence"]

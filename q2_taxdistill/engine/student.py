@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import __version__
 from .abundance import abundance_features
 from .errors import InputError, ModelLoadError, preview
 from .kmers import N_TNF, tnf
@@ -426,6 +427,5 @@ class Student:
 
 
 def _versions():
-    import q2_taxdistill
-    return {"q2_taxdistill": q2_taxdistill.__version__, "torch": torch.__version__.split("+")[0],
+    return {"q2_taxdistill": __version__, "torch": torch.__version__.split("+")[0],
             "numpy": np.__version__}

@@ -37,8 +37,7 @@ def _usable(contigs, min_length, required=False):
     result is None (every input label is kept), an error only where a result needs
     contigs (`required`: embed)."""
     ids = np.asarray(contigs.ids, dtype=object)
-    short = contigs.lengths < min_length
-    thin = ~short & (contigs.acgt_lengths < min_length)
+    short, thin = contigs.unscored(min_length)
     if short.any():
         notice("input", f"{short.sum()} contig(s) shorter than {min_length} bp are not scored "
                         f"and keep their input label: {preview(ids[short])}")

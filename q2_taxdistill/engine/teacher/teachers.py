@@ -14,9 +14,9 @@ from typing import List
 import numpy as np
 import pandas as pd
 
-from .errors import InputError, ModelLoadError, preview
-from .kmers import canonical_index, iter_kmer_spectra, kmer_spectra
-from .progress import report
+from ..errors import InputError, ModelLoadError, preview
+from ..kmers import canonical_index, iter_kmer_spectra, kmer_spectra
+from ..progress import report
 from .projection import ArrayRows
 
 COMPOSITION = "composition"

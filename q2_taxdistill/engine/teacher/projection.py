@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import InputError, preview
-from .progress import report
+from ..errors import InputError, preview
+from ..progress import report
 
 FIT_ROWS = 100_000
 BLOCK_ROWS = 4096

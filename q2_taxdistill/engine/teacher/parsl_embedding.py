@@ -21,8 +21,9 @@ import runpy
 import sys
 from pathlib import Path
 
-from .errors import InputError, TaxDistillError, preview
-from .progress import report
+from ..errors import InputError, TaxDistillError, preview
+from ..progress import report
+from .sharded_embedding import ShardPlan, embed_shard, pending_shards
 
 
 _PLANS = {}
@@ -31,8 +32,6 @@ _PLANS = {}
 def embed_shard_task(work_dir, k, token_budget=None):
     """What one parsl worker runs: embed shard k of the plan in work_dir (the model stays loaded
     in the worker between tasks). Returns k."""
-    from .sharded_embedding import ShardPlan, embed_shard
-
     if work_dir not in _PLANS:
         _PLANS.clear()
         _PLANS[work_dir] = ShardPlan.load(work_dir)
@@ -154,8 +153,6 @@ def run_parsl(plan, config_spec, token_budget=None):
     """Embed every pending shard as a parsl task; raise naming the shards that failed."""
     import parsl
     from parsl import python_app
-
-    from .sharded_embedding import pending_shards
 
     # parsl starts its interchange and local workers as scripts of the environment it is
     # installed in; an un-activated venv (python given by path) does not have them on PATH.

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import InputError, ModelLoadError, preview
+from ..errors import InputError, ModelLoadError, preview
 
 ALIASES = {"pgenomeocean": "DOEJGI", "doejgi": "pGenomeOcean"}
 
