@@ -165,7 +165,7 @@ def _confidence(taxonomy, labelled):
     return np.where(np.isfinite(values), values, 1.0)
 
 
-def _name_codes(taxa: pd.Series):
+def name_codes(taxa: pd.Series):
     """(contigs x 7) int32 name codes (-1: no name) and each rank's names by code (sorted,
     so ties break the same way on every run). Each distinct lineage is parsed once."""
     values = taxa.where(taxa.notna(), "Unassigned").astype(str)
@@ -275,7 +275,7 @@ def classify_mags(taxonomy: pd.DataFrame, lengths: pd.Series, bins: pd.Series,
                        f"unlabelled bp of their MAG: {preview(bins.index[unlabelled])}")
 
     labels = taxonomy.reindex(bins.index)
-    codes, names = _name_codes(labels["Taxon"])
+    codes, names = name_codes(labels["Taxon"])
     depth = _deepest(codes)
     labelled = depth >= 0
     support = _confidence(labels, labelled)
