@@ -15,7 +15,9 @@ refine-taxonomy's defaults runs here and its result is kept under --work):
 * bp-majority: the lineage that labels the most bp of the MAG;
 * taxdistill: `engine.mags.classify_mags` with its default (more than half).
 
-Scores per rank over all MAGs: F1 of the MAG lineage against its genome's truth; species named
+Scores per rank over all MAGs: F1 of the MAG lineage against its genome's truth, and against
+its oracle (the truth cut at the deepest rank the labels' reference database holds for the
+genome: what labels can know; a name below it is not scored); species named
 for known- and for novel-species genomes; contigs of another family flagged (conflicting at
 family or above): precision and recall; the estimated contamination (at the deepest rank
 named) within 5 points of the true foreign share of bp. `--scale` times 10^4 MAGs over 10^6
@@ -169,6 +171,8 @@ def evaluate(bench, taxonomies, replicates, seed):
     meta = pd.read_csv(bench / "contig_meta.tsv", sep="\t", index_col=0)
     truth = _read_taxonomy(bench / "truth_taxonomy.tsv")["Taxon"]
     genome_truth = truth.groupby(meta.loc[truth.index, "genome_id"]).first()
+    oracle = _read_taxonomy(bench / "oracle_taxonomy.tsv")["Taxon"]
+    genome_oracle = oracle.groupby(meta.loc[oracle.index, "genome_id"]).first()
     novelty = meta.groupby("genome_id")["novelty"].first()
     lengths = meta["length"]
     rng = np.random.default_rng(seed)
@@ -179,6 +183,7 @@ def evaluate(bench, taxonomies, replicates, seed):
         bins.index = bins.index.astype(str)
         info["truth"] = genome_truth.reindex(info["genome"]).to_numpy()
         info["novelty"] = novelty.reindex(info["genome"]).to_numpy()
+        info["oracle"] = genome_oracle.reindex(info["genome"]).fillna("Unassigned").to_numpy()
         own_genome = info["genome"].reindex(bins.to_numpy()).to_numpy()
         contig_genome = meta.loc[bins.index, "genome_id"].to_numpy()
         foreign = contig_genome != own_genome
@@ -229,10 +234,14 @@ def summarise(runs):
             novelty = pd.concat([r["info"]["novelty"].rename(lambda m, i=i: f"{i}:{m}")
                                  for i, r in enumerate(reps)])
             scores = score_taxonomy(predicted, truth)
+            oracle = pd.concat([r["info"]["oracle"].rename(lambda m, i=i: f"{i}:{m}")
+                                for i, r in enumerate(reps)])
+            knowable = score_taxonomy(predicted, oracle)
             named = predicted.map(lambda t: _named(t, "species"))
             right = pd.Series([p == t for p, t in zip(predicted, truth)], index=predicted.index)
             table[(name, rule)] = {
                 **{rank: scores.loc[rank, "f1"] for rank in SCORED},
+                **{f"oracle {rank}": knowable.loc[rank, "f1"] for rank in SCORED},
                 "known species named right": (named & right)[novelty == "known_species"].mean(),
                 "novel species name none": (~named)[novelty == "novel_species"].mean(),
             }
@@ -280,8 +289,10 @@ def run_benchmark(args):
         print(f"## {folder} ({n} MAGs)\n")
         print("| | " + " | ".join(f"{labels}: {rule}" for labels, rule in rules) + " |")
         print("|---" * (len(rules) + 1) + "|")
-        for key in SCORED + ["known species named right", "novel species name none"]:
-            label = f"F1 {key}" if key in SCORED else key
+        for key in SCORED + [f"oracle {r}" for r in SCORED] + [
+                "known species named right", "novel species name none"]:
+            label = f"F1 {key}" if key in SCORED else (
+                f"F1 vs oracle {key[7:]}" if key.startswith("oracle ") else key)
             print(f"| {label} | " + " | ".join(f"{table[r][key]:.3f}" for r in rules) + " |")
         for key in ("flagged other-family precision", "flagged other-family recall",
                     "contamination within 5 points"):
