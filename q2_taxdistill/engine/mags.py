@@ -18,7 +18,7 @@ Why more than half: it is the least support that names at most one taxon and put
 the MAG behind the name than against it (other names and "no name" together), the rule that
 MMseqs2 (`--majority 0.5`) and CAT (`-f 0.5`) use to name a contig from its fragments or
 ORFs, applied one level up, from contigs to a MAG. It is not fitted to any data set. A few
-stray contigs leave a name standing (a MAG is 5-30% foreign bp in the benchmark), and a MAG
+stray contigs leave a name standing (benchmarks/mags.py adds 0-30% foreign bp), and a MAG
 whose contigs mostly stop at the genus (a novel species, once its labels are corrected)
 names no species. Strict LCA (q2-annotate's kraken2-to-mag-features) is the unanimous
 special case: one stray contig cuts it.
