@@ -386,8 +386,9 @@ plugin.methods.register_function(
         "contamination": "Per MAG: lineage, deepest rank, Confidence, contigs, bp, labelled bp "
                          "share, contamination at each rank (share of the labelled bp whose "
                          "label names another taxon at that rank or above; empty below the "
-                         "deepest rank named) and at the deepest rank, flagged contigs. View "
-                         "it with 'qiime metadata tabulate'.",
+                         "deepest rank named) and at the deepest rank, flagged contigs. A "
+                         "metadata table: 'qiime metadata tabulate' (q2-metadata) shows it, "
+                         "'qiime tools export' writes it as TSV.",
     },
     name="MAG taxonomy and contamination from contig labels",
     description=(
