@@ -163,3 +163,52 @@ def kraken2_to_taxonomy(use):
     taxonomy, = _action(use, "kraken2_to_taxonomy", {"taxonomy": "kraken2_taxonomy"},
                         reports=reports, outputs=outputs)
     taxonomy.assert_output_type("FeatureData[Taxonomy]")
+
+
+@functools.lru_cache(maxsize=1)
+def _corrected_frame():
+    """What `correct-taxonomy` (the last step of refine-taxonomy) makes of the example."""
+    contigs, taxonomy = _engine_inputs()
+    return workflow.correct(_student_model(), contigs, _counts(), taxonomy)
+
+
+def _corrected_taxonomy():
+    return framework.Artifact.import_data("FeatureData[Taxonomy]", _corrected_frame())
+
+
+def example_bins():
+    """Small bins from the example, as a binner would leave them: one bin per genome (its
+    true species, bin01 to bin12 in lineage order) and 4 stray contigs of bin12's genome
+    (another phylum) in bin01."""
+    truth = pd.read_csv(_example_file("truth.tsv"), sep="\t", index_col=0)["Taxon"]
+    species = sorted(truth.unique())
+    bins = truth.map({s: f"bin{i + 1:02d}" for i, s in enumerate(species)})
+    bins[truth.index[truth == species[-1]][:4]] = "bin01"
+    return bins.rename("bin")
+
+
+def _bins():
+    bins = example_bins()
+    return framework.Metadata(bins.to_frame().rename_axis("id"))
+
+
+def _mag_inputs(use):
+    taxonomy = use.init_artifact("corrected_taxonomy", _corrected_taxonomy)
+    contigs = use.init_artifact("contigs", _contigs)
+    bins = use.init_metadata("bins", _bins)
+    return taxonomy, contigs, use.get_metadata_column("bin", "bin", bins)
+
+
+def classify_mags(use):
+    taxonomy, contigs, bins = _mag_inputs(use)
+    mag_taxonomy, contamination = _action(
+        use, "classify_mags", {"mag_taxonomy": "mag_taxonomy", "contamination": "contamination"},
+        taxonomy=taxonomy, contigs=contigs, bins=bins)
+    mag_taxonomy.assert_output_type("FeatureData[Taxonomy]")
+
+
+def summarize_mags(use):
+    taxonomy, contigs, bins = _mag_inputs(use)
+    summary, = _action(use, "summarize_mags", {"visualization": "mag_summary"},
+                       taxonomy=taxonomy, contigs=contigs, bins=bins)
+    summary.assert_output_type("Visualization")

@@ -345,6 +345,90 @@ else:
         examples={"kraken2_to_taxonomy": _examples.kraken2_to_taxonomy},
     )
 
+# --- MAGs: taxonomy and contamination from the contigs' labels (engine/mags.py). Bins are a
+# metadata column everywhere, and q2-mag's FeatureMap[MAGtoContigs] where q2-types has it; the
+# contamination table is ImmutableMetadata where q2-types has it, else our MAGContamination ---
+from q2_taxdistill import _mags  # noqa: E402
+
+try:
+    from q2_types.feature_map import FeatureMap, MAGtoContigs
+except ImportError:
+    MAG_MAP = None
+else:
+    MAG_MAP = FeatureMap[MAGtoContigs]
+try:
+    from q2_types.metadata import ImmutableMetadata
+except ImportError:
+    plugin.register_semantic_types(_mags.MAGContamination)
+    plugin.register_formats(_mags.MAGContaminationFormat, _mags.MAGContaminationDirectoryFormat)
+    _register_artifact_class(
+        _mags.MAGContamination, _mags.MAGContaminationDirectoryFormat,
+        "Per MAG: its taxonomy, size, labelled share and contamination per rank (a QIIME 2 "
+        "metadata table).")
+    for _transformer in _mags.TRANSFORMERS:
+        plugin.register_transformer(_transformer)
+    CONTAMINATION = _mags.MAGContamination
+else:
+    CONTAMINATION = ImmutableMetadata
+
+_MAG_INPUTS = {"taxonomy": FeatureData[Taxonomy], "contigs": CONTIG_INPUTS}
+_MAG_INPUT_DESCRIPTIONS = {
+    "taxonomy": "Contig labels, best the corrected taxonomy from refine-taxonomy or "
+                "correct-taxonomy. Its Confidence (the support of each label's deepest rank, "
+                "in [0, 1]; empty: trusted) weighs the contig's vote at that rank.",
+    "contigs": "The binned contigs (their lengths in bp weigh the vote). Where the installed "
+               "q2-types has them, SampleData[Contigs] and FeatureData[MAG] are accepted too.",
+}
+_MAG_PARAMETERS = {"bins": plugin_api.MetadataColumn[plugin_api.Categorical],
+                   "majority": Float % Range(0.5, 1.0)}
+_MAG_PARAMETER_DESCRIPTIONS = {
+    "bins": "Contig ID -> bin (MAG) ID, one column of a metadata file whose IDs are the contig "
+            "IDs (declare it '#q2:types categorical' when the bin IDs are numbers). Contigs "
+            "without a bin are not used." + (
+                "" if MAG_MAP else " This QIIME 2's q2-types has no FeatureMap[MAGtoContigs] "
+                "(q2-mag's binning output), so the bins are given this way."),
+    "majority": "Share of the voting bp (the MAG's labelled contigs that agree with its name so "
+                "far) that one taxon needs to name a rank. Above half: at most one taxon "
+                "wins and more of the MAG backs it than not, the rule MMseqs2 and CAT use to "
+                "name a contig from its fragments. 1 - majority is the foreign and unnamed "
+                "share a name survives.",
+}
+if MAG_MAP is not None:
+    _MAG_INPUTS["mag_map"] = MAG_MAP
+    _MAG_INPUT_DESCRIPTIONS["mag_map"] = (
+        "MAG ID -> its contig IDs, from q2-mag binning (e.g. bin-contigs-metabat); give this "
+        "or bins.")
+
+plugin.methods.register_function(
+    function=_mags.classify_mags_action(MAG_MAP is not None),
+    inputs=_MAG_INPUTS,
+    parameters=_MAG_PARAMETERS,
+    outputs=[("mag_taxonomy", FeatureData[Taxonomy]), ("contamination", CONTAMINATION)],
+    input_descriptions=_MAG_INPUT_DESCRIPTIONS,
+    parameter_descriptions=_MAG_PARAMETER_DESCRIPTIONS,
+    output_descriptions={
+        "mag_taxonomy": "One lineage per MAG (IDs: the bin IDs), with Confidence = the share "
+                        "of the MAG's labelled bp whose labels back its deepest rank named.",
+        "contamination": "Per MAG: lineage, deepest rank, Confidence, contigs, bp, labelled bp "
+                         "share, contamination at each rank (share of the labelled bp whose "
+                         "label names another taxon at that rank or above; empty below the "
+                         "deepest rank named) and at the deepest rank, flagged contigs. A "
+                         "metadata table: 'qiime metadata tabulate' (q2-metadata) shows it, "
+                         "'qiime tools export' writes it as TSV.",
+    },
+    name="MAG taxonomy and contamination from contig labels",
+    description=(
+        "Name each MAG by a top-down vote of its own contigs, weighted by length and label "
+        "confidence: a rank is named when one taxon has more than 'majority' of the vote of "
+        "the contigs that agree with the name so far, so a few stray contigs leave the name "
+        "standing (strict LCA would drop it) and a MAG whose contigs mostly name no species "
+        "gets none. The contigs that conflict with the MAG's lineage measure its "
+        "contamination. No reference database or marker genes; summarize-mags shows the "
+        "flagged contigs."),
+    citations=[citations["taxdistill2026"]],
+    examples={"classify_mags": _examples.classify_mags},
+)
+
 # --- visualizers ---
 _visualizers = importlib.import_module("q2_taxdistill._visualizers")
 
@@ -392,5 +476,21 @@ plugin.visualizers.register_function(
     examples={"summarize_soft_labels": _examples.summarize_soft_labels},
 )
 
+
+plugin.visualizers.register_function(
+    function=_mags.summarize_mags_action(MAG_MAP is not None),
+    inputs=_MAG_INPUTS,
+    parameters=_MAG_PARAMETERS,
+    input_descriptions=_MAG_INPUT_DESCRIPTIONS,
+    parameter_descriptions=_MAG_PARAMETER_DESCRIPTIONS,
+    name="Summarize MAG taxonomy and contamination",
+    description=(
+        "The classify-mags vote as tables: per MAG its lineage, Confidence, contamination and "
+        "bp by taxon at the rank where it splits (its first conflicting rank, or where the "
+        "vote stopped), sortable by any column; and every flagged contig with its label and "
+        "its MAG's lineage."),
+    citations=[citations["taxdistill2026"]],
+    examples={"summarize_mags": _examples.summarize_mags},
+)
 
 importlib.import_module("q2_taxdistill._transformers")
