@@ -7,6 +7,7 @@ import pandas as pd
 from ._formats import ContigsFASTAFormat
 from .engine import workflow
 from .engine.errors import InputError
+from .engine.parameters import DEFAULTS as D
 from .engine.progress import report, reporting, stderr_reporter
 from .engine.sequences import Contigs
 from .engine.soft_labels import SoftLabels
@@ -39,16 +40,16 @@ def _counts(abundance):
     return abundance.T.astype(float)
 
 
-def embed(contigs: ContigsFASTAFormat, teacher: str = "composition", min_length: int = 1000,
-          device: str = "auto") -> pd.DataFrame:
+def embed(contigs: ContigsFASTAFormat, teacher: str = D.teacher, min_length: int = D.min_length,
+          device: str = D.device) -> pd.DataFrame:
     with _progress("embed"):
         return workflow.embed(_contigs(contigs), teacher=teacher, min_length=min_length,
                               device=None if device == "auto" else device)
 
 
 def teach(contigs: ContigsFASTAFormat, taxonomy: pd.DataFrame, embeddings: Embeddings = None,
-          teacher: str = "composition", n_neighbours: int = 50, min_support: float = 0.0,
-          min_length: int = 1000, seed: int = 0) -> SoftLabels:
+          teacher: str = D.teacher, n_neighbours: int = D.n_neighbours, min_support: float = D.min_support,
+          min_length: int = D.min_length, seed: int = D.seed) -> SoftLabels:
     with _progress("teach"):
         return workflow.teach(_contigs(contigs), taxonomy, teacher=teacher, embeddings=embeddings,
                               n_neighbours=n_neighbours, min_support=min_support,
@@ -56,9 +57,9 @@ def teach(contigs: ContigsFASTAFormat, taxonomy: pd.DataFrame, embeddings: Embed
 
 
 def distill(contigs: ContigsFASTAFormat, taxonomy: pd.DataFrame, soft_labels: SoftLabels,
-            abundance: pd.DataFrame = None, alpha: float = 0.5, temperature: float = 2.0,
-            n_folds: int = 5, max_epochs: int = 25, patience: int = 3, hidden: int = 128,
-            min_support: float = 0.0, min_length: int = 1000, seed: int = 0) -> Student:
+            abundance: pd.DataFrame = None, alpha: float = D.alpha, temperature: float = D.temperature,
+            n_folds: int = D.n_folds, max_epochs: int = D.max_epochs, patience: int = D.patience, hidden: int = D.hidden,
+            min_support: float = D.min_support, min_length: int = D.min_length, seed: int = D.seed) -> Student:
     config = StudentConfig(alpha=alpha, temperature=temperature, n_folds=n_folds,
                            max_epochs=max_epochs, patience=patience, hidden=hidden, seed=seed)
     with _progress("distill"):
@@ -67,10 +68,10 @@ def distill(contigs: ContigsFASTAFormat, taxonomy: pd.DataFrame, soft_labels: So
 
 
 def correct_taxonomy(student: Student, contigs: ContigsFASTAFormat, abundance: pd.DataFrame = None,
-                     taxonomy: pd.DataFrame = None, confidence: float = 0.7,
-                     genome_neighbours: int = 20, min_support: float = 0.0,
-                     min_length: int = 1000, hits: pd.DataFrame = None,
-                     species_identity: float = 95.0) -> pd.DataFrame:
+                     taxonomy: pd.DataFrame = None, confidence: float = D.confidence,
+                     genome_neighbours: int = D.genome_neighbours, min_support: float = D.min_support,
+                     min_length: int = D.min_length, hits: pd.DataFrame = None,
+                     species_identity: float = D.species_identity) -> pd.DataFrame:
     with _progress("correct-taxonomy"):
         return workflow.correct(student, _contigs(contigs), _counts(abundance), taxonomy,
                                 confidence=confidence, n_neighbours=genome_neighbours,

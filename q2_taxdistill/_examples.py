@@ -17,7 +17,7 @@ from q2_taxdistill.engine.sequences import Contigs
 from q2_taxdistill.engine.student import StudentConfig
 
 # Small enough for a quick example and Galaxy test, the same engine code as the defaults.
-_EXAMPLE_STUDENT = StudentConfig(n_folds=2, max_epochs=5, seed=0)
+_EXAMPLE_STUDENT = StudentConfig(n_folds=2, max_epochs=5)
 
 
 def _example_file(name):

@@ -15,6 +15,7 @@ from q2_taxdistill._formats import ContigsFASTAFormat
 from q2_taxdistill._framework import framework, model, plugin_api
 from q2_taxdistill.engine import mags
 from q2_taxdistill.engine.errors import InputError
+from q2_taxdistill.engine.parameters import DEFAULTS
 from q2_taxdistill.engine.progress import reporting, stderr_reporter
 from q2_taxdistill.engine.sequences import Contigs
 from q2_taxdistill.engine.taxonomy import RANKS
@@ -104,12 +105,12 @@ def classify_mags_action(map_available):
     """`classify_mags`, with a `mag_map` input where FeatureMap[MAGtoContigs] exists."""
     if map_available:
         def classify_mags(taxonomy, contigs, bins=None, mag_map=None,
-                          majority=mags.MAJORITY):
+                          majority=DEFAULTS.majority):
             with reporting(stderr_reporter()):
                 calls = _classify(taxonomy, contigs, bins, mag_map, majority, True)
             return calls.taxonomy, _metadata(calls.summary)
     else:
-        def classify_mags(taxonomy, contigs, bins=None, majority=mags.MAJORITY):
+        def classify_mags(taxonomy, contigs, bins=None, majority=DEFAULTS.majority):
             with reporting(stderr_reporter()):
                 calls = _classify(taxonomy, contigs, bins, None, majority, False)
             return calls.taxonomy, _metadata(calls.summary)
@@ -121,11 +122,11 @@ def summarize_mags_action(map_available):
     """`summarize_mags`, with a `mag_map` input where FeatureMap[MAGtoContigs] exists."""
     if map_available:
         def summarize_mags(output_dir, taxonomy, contigs, bins=None, mag_map=None,
-                           majority=mags.MAJORITY):
+                           majority=DEFAULTS.majority):
             _summarize(output_dir, _classify(taxonomy, contigs, bins, mag_map, majority, True),
                        majority)
     else:
-        def summarize_mags(output_dir, taxonomy, contigs, bins=None, majority=mags.MAJORITY):
+        def summarize_mags(output_dir, taxonomy, contigs, bins=None, majority=DEFAULTS.majority):
             _summarize(output_dir, _classify(taxonomy, contigs, bins, None, majority, False),
                        majority)
     function = _signature(summarize_mags, dict if map_available else None, None)

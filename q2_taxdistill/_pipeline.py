@@ -1,11 +1,15 @@
 """refine-taxonomy: teach -> distill -> correct-taxonomy, each step a provenance-tracked action."""
 
 
+from .engine.parameters import DEFAULTS as D
+
+
 def refine_taxonomy(ctx, contigs, taxonomy, abundance=None, embeddings=None,
-                    teacher="composition", n_neighbours=50, min_support=0.0, alpha=0.5,
-                    temperature=2.0, n_folds=5, max_epochs=25, confidence=0.7,
-                    genome_neighbours=20, min_length=1000, seed=0, hits=None,
-                    species_identity=95.0):
+                    teacher=D.teacher, n_neighbours=D.n_neighbours, min_support=D.min_support,
+                    alpha=D.alpha, temperature=D.temperature, n_folds=D.n_folds,
+                    max_epochs=D.max_epochs, confidence=D.confidence,
+                    genome_neighbours=D.genome_neighbours, min_length=D.min_length,
+                    seed=D.seed, hits=None, species_identity=D.species_identity):
     teach = ctx.get_action("taxdistill", "teach")
     distill = ctx.get_action("taxdistill", "distill")
     correct = ctx.get_action("taxdistill", "correct_taxonomy")

@@ -6,6 +6,7 @@ from q2_types.feature_data import FeatureData
 
 import q2_taxdistill
 from q2_taxdistill import _formats, _kraken2, _types
+from q2_taxdistill.engine.parameters import PARAMETERS
 
 citations = plugin_api.Citations.load("citations.bib", package="q2_taxdistill")
 
@@ -111,83 +112,19 @@ _HITS = {"hits": "The contigs' best hits from the similarity search behind the l
                  "BLAST6Format`."}
 _ABUNDANCE = {"abundance": "Read counts of the contigs (features) in each sample. Contigs of one "
                            "genome share a profile across samples, which the student uses."}
-_TEACHER = ("Teacher: 'composition' (canonical k-mer spectra, k=1..6, no model weights, runs "
-            "on a CPU) or a local directory / locally cached Hugging Face id of a causal DNA "
-            "language model such as GenomeOcean (e.g. pGenomeOcean/GenomeOcean-500M). Models "
-            "are never downloaded at run time.")
-_PARAMS = {
-    "teacher": _TEACHER,
-    "n_neighbours": ("Number of nearest contigs (in teacher-embedding space) whose labels vote "
-                     "for a contig's soft label; its own label never does. At least 1. Above "
-                     "20,000 contigs the nearest are found approximately (faiss), ~98% of them "
-                     "exactly."),
-    "genome_neighbours": (
-        "Number of nearest contigs (composition + co-abundance) that, spread one to three "
-        "averaging steps along the neighbour graph (fewer in small inputs), form a contig's "
-        "genome neighbourhood in the correction. Their input labels, with the student's "
-        "prediction, decide whether a contig's label is kept, changed or cut. Contigs of one "
-        "genome share composition and abundance, so a small number keeps genomes apart even "
-        "in small assemblies and next to sister strains: on the bundled example (before its "
-        "two strains were added; about 55 contigs per genome) 20 gave species F1 0.80, 50 "
-        "gave 0.60. Names of taxa with fewer than 2 x (genome_neighbours + 1) contigs are "
-        "kept as they came. 0 judges each contig on its own label and the student alone."),
-    "min_support": ("A label's Confidence is read as its support: the share of the contig "
-                    "that backs its deepest name (MMseqs2's agreeing fragments, Kraken2's "
-                    "k-mers in the clade). On the input's own scale (relative to the median "
-                    "support of labels of that rank) it weighs the label's vote there, so a "
-                    "genome whose labels mostly back a name keeps it even when many of its "
-                    "contigs carry a few fragments of relatives, as real strains do. A label "
-                    "whose support is below min_support gives its deepest rank no vote; 0 "
-                    "(the default) never withdraws one. Labels without a Confidence are "
-                    "trusted."),
-    "min_length": "Contigs shorter than this (bp), or with fewer A/C/G/T bases than this (the "
-                  "rest N), are not scored and keep their input label and confidence.",
-    "seed": "Random seed; results are deterministic for a given seed.",
-    "alpha": "Weight of the hard (input) labels in the student's loss; 1 - alpha weighs the "
-             "teacher's soft labels.",
-    "temperature": "Distillation temperature applied to teacher and student distributions.",
-    "n_folds": "Cross-fitting folds: each contig is predicted by a network that never saw its "
-               "own label. On the development benchmark 5 folds gave species precision 0.973 "
-               "against 0.967 with 3 (same recall); 3 trains about a quarter faster. With "
-               "fewer than 2 labelled contigs per fold no network is trained and correcting "
-               "with the student keeps every input label.",
-    "max_epochs": ("Maximum training epochs per fold (early stopping on a held-out split). An "
-                   "epoch is every training contig, or a fresh random 50,000 of them in larger "
-                   "inputs, so training time stops growing with the number of contigs."),
-    "patience": "Epochs without validation improvement before a fold stops.",
-    "hidden": "Width of the student's hidden layers.",
-    "confidence": (
-        "With input labels: a label is changed, and a rank the input leaves unnamed is filled, "
-        "only when the evidence (genome-neighbourhood labels + student) for the new taxon "
-        "reaches this value; an input name is kept while at least half of the evidence "
-        "supports it, and cut when less does. Without input labels: each lineage is cut at "
-        "the deepest rank whose probability reaches it."),
-    "device": "Where the language-model teacher runs: auto (a GPU when present), cpu or cuda.",
-    "species_identity": (
-        "With hits: the best-hit identity (percent) at which a genome is as likely to be its "
-        "nearest reference's species as not. A species name's votes are weighed by a "
-        "logistic of the genome neighbourhood's identity around this value (1 point wide: "
-        "97% keeps 0.88 of a vote, 93% 0.12). 95 is the ANI species boundary (Jain et al. "
-        "2018) for nucleotide hits; real strains at 93-96% to their reference lose their "
-        "species more often than not, and sister species above it (some within the ANI "
-        "boundary) keep it. Amino-acid identities (DIAMOND, MMseqs2 protein DBs) run on "
-        "another scale: set it for them."),
-}
+def _qiime_type(p):
+    """The QIIME 2 type of an engine parameter, its range included."""
+    if p.kind is str:
+        return Str % Choices(*p.choices) if p.choices else Str
+    base = Int if p.kind is int else Float
+    if p.low is None and p.high is None:
+        return base
+    return base % Range(p.low, p.high, inclusive_start=not p.low_open,
+                        inclusive_end=p.high is not None and not p.high_open)
 
 
-_UNIT = Float % Range(0.0, 1.0, inclusive_end=True)
-_PARAM_TYPES = {
-    "teacher": Str, "n_neighbours": Int % Range(1, None), "min_support": _UNIT,
-    "min_length": Int % Range(1, None), "seed": Int, "alpha": _UNIT,
-    "temperature": Float % Range(0.1, 20.0, inclusive_end=True),
-    "n_folds": Int % Range(2, 20, inclusive_end=True),
-    "max_epochs": Int % Range(1, 1000, inclusive_end=True),
-    "patience": Int % Range(1, 100, inclusive_end=True),
-    "hidden": Int % Range(8, 4096, inclusive_end=True), "confidence": _UNIT,
-    "genome_neighbours": Int % Range(0, None),
-    "device": Str % Choices("auto", "cpu", "cuda"),
-    "species_identity": Float % Range(50.0, 100.0, inclusive_end=True),
-}
+_PARAMS = {name: p.description for name, p in PARAMETERS.items()}
+_PARAM_TYPES = {name: _qiime_type(p) for name, p in PARAMETERS.items()}
 
 
 def _parameters(*names, **types):
@@ -380,18 +317,14 @@ _MAG_INPUT_DESCRIPTIONS = {
                "q2-types has them, SampleData[Contigs] and FeatureData[MAG] are accepted too.",
 }
 _MAG_PARAMETERS = {"bins": plugin_api.MetadataColumn[plugin_api.Categorical],
-                   "majority": Float % Range(0.5, 1.0)}
+                   "majority": _PARAM_TYPES["majority"]}
 _MAG_PARAMETER_DESCRIPTIONS = {
     "bins": "Contig ID -> bin (MAG) ID, one column of a metadata file whose IDs are the contig "
             "IDs (declare it '#q2:types categorical' when the bin IDs are numbers). Contigs "
             "without a bin are not used." + (
                 "" if MAG_MAP else " This QIIME 2's q2-types has no FeatureMap[MAGtoContigs] "
                 "(q2-mag's binning output), so the bins are given this way."),
-    "majority": "Share of the voting bp (the MAG's labelled contigs that agree with its name so "
-                "far) that one taxon needs to name a rank. Above half: at most one taxon "
-                "wins and more of the MAG backs it than not, the rule MMseqs2 and CAT use to "
-                "name a contig from its fragments. 1 - majority is the foreign and unnamed "
-                "share a name survives.",
+    "majority": _PARAMS["majority"],
 }
 if MAG_MAP is not None:
     _MAG_INPUTS["mag_map"] = MAG_MAP

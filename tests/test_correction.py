@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from q2_taxdistill.engine import workflow
-from q2_taxdistill.engine.correction import (decide, decode, label_evidence,
+from q2_taxdistill.engine.correction import (decide, decode, judged_ranks, label_evidence,
                                              neighbourhood, smooth)
 from q2_taxdistill.engine.labels import encode_labels
 from q2_taxdistill.engine.metrics import score_taxonomy
@@ -265,3 +265,26 @@ def test_correct_without_input_labels_uses_the_student_alone(example, trained, c
     assert "lineages come from the student alone" in capsys.readouterr().err
     after = score_taxonomy(alone["Taxon"], example["truth"]["Taxon"])
     assert after.loc["genus", "precision"] > 0.9
+
+
+def test_taxa_the_neighbour_space_does_not_resolve_keep_their_names():
+    """Three congeners of 60 contigs each, rightly labelled: when every neighbourhood mixes
+    them (no read counts to tell them apart) the names are kept; when each neighbourhood
+    stays in its genome the same labels are judged (and kept on their evidence)."""
+    tree, named = _tree("g__G; s__S1", "g__G; s__S2", "g__G; s__S3")
+    lineages = [named[i // 60] for i in range(180)]
+    labels = encode_labels(tree, lineages)
+    rng = np.random.default_rng(2)
+    mixed = np.array([[i] + list(rng.choice(np.delete(np.arange(180), i), 20, replace=False))
+                      for i in range(180)])
+    judged, why = judged_ranks(lineages, 20, labels.codes, mixed)
+    assert (judged == SPECIES).all() and "does not resolve its genomes" in why
+    evidence = label_evidence(labels, _uniform(tree, 180), mixed)
+    assert all(d.lineage[SPECIES] is None for d in decide(evidence, tree, labels.codes,
+                                                          0.7)[0])   # judged: all lost
+    kept, _ = decide(evidence, tree, labels.codes, 0.7, judged_ranks=judged)
+    assert [d.lineage for d in kept] == lineages
+    pure = np.array([[i] + list(rng.choice(np.delete(np.arange(60) + 60 * (i // 60), i % 60),
+                                           20, replace=False)) for i in range(180)])
+    judged, why = judged_ranks(lineages, 20, labels.codes, pure)
+    assert (judged == N_RANKS).all() and why is None

@@ -365,9 +365,9 @@ def test_student_round_trip(tmp_path):
                                        ("Archaea",) + (None,) * 6])
     n_classes = [tree.n_classes(r) for r in range(7)]
     torch.manual_seed(0)
-    networks = [StudentNetwork(137, n_classes, hidden=4, dropout=0.0) for _ in range(2)]
+    networks = [StudentNetwork(137, n_classes, hidden=8, dropout=0.0) for _ in range(2)]
     student = Student(tree, FeatureSpec(samples=None, mean=[0.0] * 137, std=[1.0] * 137),
-                      StudentConfig(hidden=4, dropout=0.0, n_folds=2), networks,
+                      StudentConfig(hidden=8, dropout=0.0, n_folds=2), networks,
                       {"a": 0, "b": 1}, [1.0] * 7)
     ff = _student_to_student_dir(student)
     assert isinstance(ff, StudentModelDirectoryFormat)

@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError, preview
+from .parameters import DEFAULTS
 from .progress import notice
 
 COLUMNS = ["qseqid", "sseqid", "pident", "length", "mismatch", "gapopen", "qstart", "qend",
            "sstart", "send", "evalue", "bitscore"]
-SPECIES_IDENTITY = 95.0
 IDENTITY_SCALE = 1.0
 
 
@@ -93,10 +93,10 @@ def best_hits(hits, ids, lengths):
     frame = pd.DataFrame({"contig": position, "target": hits["sseqid"].astype(str).to_numpy(),
                           "bits": bits, "matched": identity * length, "length": length})
     frame = frame[~unknown]
-    per_target = frame.groupby(["contig", "target"], sort=False).sum()
-    best = per_target["bits"].groupby(level="contig").idxmax()
-    chosen = per_target.loc[best.to_numpy()]
-    contigs = chosen.index.get_level_values("contig").to_numpy()
+    per_target = frame.groupby(["contig", "target"], sort=True).sum().reset_index()
+    chosen = per_target.sort_values(["contig", "bits"], ascending=[True, False],
+                                    kind="stable").drop_duplicates("contig")
+    contigs = chosen["contig"].to_numpy()
     result = ContigHits.none(n)
     result.protein = protein
     result.identity[contigs] = chosen["matched"].to_numpy() / chosen["length"].to_numpy()
@@ -124,7 +124,7 @@ def genome_identity(contig_hits, rows):
         return np.where(total > 0, value[rows].sum(1) / total, np.nan)
 
 
-def same_species(identity, boundary=SPECIES_IDENTITY, scale=IDENTITY_SCALE):
+def same_species(identity, boundary=DEFAULTS.species_identity, scale=IDENTITY_SCALE):
     """The chance that a genome at `identity` (percent) to its nearest reference is that
     reference's species: logistic around `boundary`, 1 where no identity is known (no hit
     says nothing). With the scale of 1 point, 97% gives 0.88 and 93% 0.12: strains of a

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .parameters import DEFAULTS
 from .taxonomy import N_RANKS, TaxonomyTree
 
 
@@ -38,7 +39,7 @@ class EncodedLabels:
         return np.where(named.any(1), N_RANKS - 1 - np.argmax(named[:, ::-1], axis=1), -1)
 
 
-def support_trust(support, deepest, min_support=0.0):
+def support_trust(support, deepest, min_support=DEFAULTS.min_support):
     """Trust in each label's deepest name from its support (n,), NaN where none was given.
 
     Support is read on the input's own scale: a label counts fully when its support reaches
@@ -59,7 +60,7 @@ def support_trust(support, deepest, min_support=0.0):
     return trust
 
 
-def encode_labels(tree: TaxonomyTree, lineages, support=None, min_support=0.0):
+def encode_labels(tree: TaxonomyTree, lineages, support=None, min_support=DEFAULTS.min_support):
     """Encode 7-tuples on `tree`; `support` (n,) may hold NaN where the input gave none."""
     codes = tree.encode(lineages)
     weights = (codes >= 0).astype(np.float32)

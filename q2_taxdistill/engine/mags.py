@@ -35,10 +35,10 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError, preview
+from .parameters import DEFAULTS, check
 from .progress import notice
 from .taxonomy import N_RANKS, PREFIXES, RANKS, format_lineage, parse_lineage
 
-MAJORITY = 0.5
 _STAGE = "classify-mags"
 
 
@@ -231,7 +231,7 @@ def _vote(mag, n_mags, codes, bp, weight_deepest, depth, majority):
 
 
 def classify_mags(taxonomy: pd.DataFrame, lengths: pd.Series, bins: pd.Series,
-                  majority: float = MAJORITY) -> MAGCalls:
+                  majority: float = DEFAULTS.majority) -> MAGCalls:
     """Name each MAG and measure its contamination from its contigs' labels (module text).
 
     taxonomy: contig labels (`Taxon`, optional `Confidence`), e.g. refine-taxonomy's output;
@@ -239,9 +239,7 @@ def classify_mags(taxonomy: pd.DataFrame, lengths: pd.Series, bins: pd.Series,
     Contigs of a bin without a label count as unlabelled; labels and contigs in no bin are
     not used; both are said (`notice`).
     """
-    if not 0.5 <= majority < 1:
-        raise InputError(f"majority must be at least 0.5 (so that one taxon at most wins) and "
-                         f"below 1, got {majority}.")
+    check(majority=majority)
     if "Taxon" not in taxonomy.columns:
         raise InputError("the contig taxonomy has no 'Taxon' column.")
     bins = check_bins(bins)

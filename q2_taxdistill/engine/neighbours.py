@@ -28,6 +28,7 @@ maintained by Meta, and on conda-forge for QIIME 2 environments.
 import numpy as np
 import torch
 
+from .parameters import DEFAULTS
 from .progress import report
 
 EXACT_MAX_ROWS = 20_000
@@ -37,7 +38,7 @@ QUERY_BLOCK = 65_536
 METHODS = ("auto", "exact", "approximate")
 
 
-def nearest_neighbours(x, k, method="auto", seed=0, stage="neighbours"):
+def nearest_neighbours(x, k, method="auto", seed=DEFAULTS.seed, stage="neighbours"):
     """Indices (n, k) of each row's k nearest other rows of `x` (Euclidean; a row is never its
     own neighbour, so a contig's own label never votes for it). `method`: `exact`,
     `approximate` (faiss IVF) or `auto` (exact up to `EXACT_MAX_ROWS` rows). The result is

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError, preview
+from .parameters import DEFAULTS
 from .labels import EncodedLabels
 from .neighbours import nearest_neighbours
 from .progress import report
@@ -175,8 +176,8 @@ def neighbour_vote(neighbours, labels: EncodedLabels, tree: TaxonomyTree, ids,
     return soft
 
 
-def fit_soft_labels(ids, rows, labels: EncodedLabels, tree: TaxonomyTree, n_neighbours=50,
-                    n_components=64, seed=0, neighbour_search="auto"):
+def fit_soft_labels(ids, rows, labels: EncodedLabels, tree: TaxonomyTree, n_neighbours=DEFAULTS.n_neighbours,
+                    n_components=64, seed=DEFAULTS.seed, neighbour_search="auto"):
     """Cross-fitted (leave-one-out) soft labels from teacher embeddings. `rows`: the teacher
     embeddings as a source of row blocks (see `projection`), one row per contig of `ids`."""
     if rows.n_rows != len(ids):

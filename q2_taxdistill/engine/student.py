@@ -33,6 +33,7 @@ from .abundance import abundance_features
 from .errors import InputError, ModelLoadError, preview
 from .kmers import N_TNF, tnf
 from .labels import EncodedLabels
+from .parameters import DEFAULTS, check
 from .progress import report
 from .soft_labels import SoftLabels
 from .taxonomy import N_RANKS, RANKS, TaxonomyTree
@@ -47,13 +48,14 @@ WEIGHTS_FILE = "model.safetensors"
 
 @dataclass
 class StudentConfig:
-    hidden: int = 128
+    """The student's training settings; those users set (`parameters.PARAMETERS`) are checked."""
+    hidden: int = DEFAULTS.hidden
     dropout: float = 0.2
-    n_folds: int = 5
-    alpha: float = 0.5
-    temperature: float = 2.0
-    max_epochs: int = 25
-    patience: int = 3
+    n_folds: int = DEFAULTS.n_folds
+    alpha: float = DEFAULTS.alpha
+    temperature: float = DEFAULTS.temperature
+    max_epochs: int = DEFAULTS.max_epochs
+    patience: int = DEFAULTS.patience
     batch_size: int = 256
     learning_rate: float = 2e-3
     weight_decay: float = 1e-4
@@ -63,7 +65,12 @@ class StudentConfig:
     # of training stop growing with the number of contigs.
     epoch_contigs: int = 50_000
     max_validation: int = 10_000
-    seed: int = 0
+    seed: int = DEFAULTS.seed
+
+    def __post_init__(self):
+        check(hidden=self.hidden, n_folds=self.n_folds, alpha=self.alpha,
+              temperature=self.temperature, max_epochs=self.max_epochs,
+              patience=self.patience, seed=self.seed)
 
 
 @dataclass
@@ -132,7 +139,7 @@ def single_thread():
 
 
 class StudentNetwork(nn.Module):
-    def __init__(self, n_inputs, n_classes, hidden=128, dropout=0.2):
+    def __init__(self, n_inputs, n_classes, hidden, dropout):
         super().__init__()
         self.body = nn.Sequential(
             nn.Linear(n_inputs, hidden), nn.ReLU(), nn.Dropout(dropout),

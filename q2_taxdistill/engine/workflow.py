@@ -12,7 +12,8 @@ from .abundance import depth_from_counts
 from .correction import (decide, decode, genome_steps, judged_ranks, label_evidence,
                          neighbour_space, neighbourhood, smooth, weigh_species_by_identity)
 from .errors import InputError, preview
-from .hits import SPECIES_IDENTITY, best_hits, genome_identity
+from .hits import best_hits, genome_identity
+from .parameters import DEFAULTS, check
 from .labels import encode_labels
 from .memory import release_large_blocks
 from .progress import notice, report
@@ -22,8 +23,6 @@ from .taxonomy import (
     N_RANKS, TaxonomyTree, format_lineage, parse_lineage, parse_taxonomy, skips_ranks)
 from .teacher import Embeddings, load_teacher
 
-DEFAULT_MIN_LENGTH = 1000
-DEFAULT_GENOME_NEIGHBOURS = 20
 
 
 def _normalised(taxon):
@@ -127,8 +126,9 @@ def _depth(contigs, counts):
     return abundance.depth.to_numpy(), abundance.samples
 
 
-def embed(contigs, teacher="composition", min_length=DEFAULT_MIN_LENGTH, device=None):
+def embed(contigs, teacher=DEFAULTS.teacher, min_length=DEFAULTS.min_length, device=None):
     """Teacher embeddings (contigs x dimensions) as a DataFrame indexed by contig ID."""
+    check(teacher=teacher, min_length=min_length)
     release_large_blocks()
     contigs = _usable(contigs, min_length, required=True)
     model = load_teacher(teacher, device=device)
@@ -139,11 +139,14 @@ def embed(contigs, teacher="composition", min_length=DEFAULT_MIN_LENGTH, device=
     return frame
 
 
-def teach(contigs, taxonomy, teacher="composition", embeddings=None, n_neighbours=50,
-          min_support=0.0, min_length=DEFAULT_MIN_LENGTH, seed=0, neighbour_search="auto"):
+def teach(contigs, taxonomy, teacher=DEFAULTS.teacher, embeddings=None,
+          n_neighbours=DEFAULTS.n_neighbours, min_support=DEFAULTS.min_support,
+          min_length=DEFAULTS.min_length, seed=DEFAULTS.seed, neighbour_search="auto"):
     """Cross-fitted soft labels for every scored contig (see `_usable`). `embeddings`: stored
     teacher embeddings (an `Embeddings` or a table indexed by contig ID) instead of running
     the teacher. `neighbour_search`: see `neighbours.nearest_neighbours`."""
+    check(teacher=teacher, n_neighbours=n_neighbours, min_support=min_support,
+          min_length=min_length, seed=seed)
     release_large_blocks()
     every = contigs.ids
     contigs = _usable(contigs, min_length)
@@ -176,10 +179,11 @@ def teach(contigs, taxonomy, teacher="composition", embeddings=None, n_neighbour
                            seed=seed, neighbour_search=neighbour_search)
 
 
-def distill(contigs, taxonomy, soft_labels, counts=None, min_support=0.0,
-            min_length=DEFAULT_MIN_LENGTH, config=None):
+def distill(contigs, taxonomy, soft_labels, counts=None, min_support=DEFAULTS.min_support,
+            min_length=DEFAULTS.min_length, config=None):
     """Train the student on the noisy labels (hard) and the teacher's soft labels (a
     `SoftLabels` or its long table)."""
+    check(min_support=min_support, min_length=min_length)
     release_large_blocks()
     every = contigs.ids
     contigs = _usable(contigs, min_length)
@@ -251,10 +255,10 @@ def _outcomes(inputs, decisions):
     return counts
 
 
-def correct(student, contigs, counts=None, taxonomy=None, confidence=0.7,
-            n_neighbours=DEFAULT_GENOME_NEIGHBOURS, min_support=0.0,
-            min_length=DEFAULT_MIN_LENGTH, neighbour_search="auto", hits=None,
-            species_identity=SPECIES_IDENTITY):
+def correct(student, contigs, counts=None, taxonomy=None, confidence=DEFAULTS.confidence,
+            n_neighbours=DEFAULTS.genome_neighbours, min_support=DEFAULTS.min_support,
+            min_length=DEFAULTS.min_length, neighbour_search="auto", hits=None,
+            species_identity=DEFAULTS.species_identity):
     """A lineage and its confidence for every input contig (QIIME Taxon/Confidence table).
 
     With `taxonomy` (the input labels), each input label is kept, changed or cut on the
@@ -264,6 +268,8 @@ def correct(student, contigs, counts=None, taxonomy=None, confidence=0.7,
     hits (BLAST6 columns, see `hits`): a species name's votes count as much as the genome
     neighbourhood's best-hit identity says the genome is that species (`species_identity`,
     percent)."""
+    check(confidence=confidence, genome_neighbours=n_neighbours, min_support=min_support,
+          min_length=min_length, species_identity=species_identity)
     release_large_blocks()
     scored = _usable(contigs, min_length)
     if scored is None:  # no contig reaches min_length (said by _usable)
@@ -314,7 +320,7 @@ def correct(student, contigs, counts=None, taxonomy=None, confidence=0.7,
             report("correction", message=f"hits: {int(below.sum())} contig(s) lie in genome "
                                          f"neighbourhoods below {species_identity}% identity "
                                          f"to their nearest reference")
-        judged, why = judged_ranks(lineages, rows.shape[1] - 1)
+        judged, why = judged_ranks(lineages, rows.shape[1] - 1, labels.codes, rows)
         if why:
             notice("correction", why)
         steps = genome_steps(lineages, rows.shape[1] - 1)

@@ -7,11 +7,12 @@ import os
 import sys
 
 from ..errors import TaxDistillError
+from ..parameters import DEFAULTS
 from ..progress import reporting, stderr_reporter
 from .language_model import resolve_model_path
 from .parsl_embedding import run_parsl
 from .sharded_embedding import (
-    DEFAULT_MIN_LENGTH, DEFAULT_SHARD_BASES, check_output_dir, merge_shards, plan_shards,
+    DEFAULT_SHARD_BASES, check_output_dir, merge_shards, plan_shards,
     run_rank, run_workers, wait_for_plan)
 from .teachers import COMPOSITION
 
@@ -32,7 +33,7 @@ def _parser():
                         help="plan and shard files; run the same command again to resume")
     parser.add_argument("--output", required=True,
                         help="directory to write (embeddings.npy, feature-ids.tsv, teacher.json)")
-    parser.add_argument("--min-length", type=int, default=DEFAULT_MIN_LENGTH,
+    parser.add_argument("--min-length", type=int, default=DEFAULTS.min_length,
                         help="contigs with fewer bases, or fewer unambiguous bases (A, C, G, "
                              "T), are not embedded, as in `embed` (default %(default)s)")
     parser.add_argument("--shards", type=int, default=None,

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError, preview
+from ..parameters import DEFAULTS
 from ..progress import report
 
 FIT_ROWS = 100_000
@@ -68,7 +69,7 @@ def _check_finite(block, positions, ids):
         raise InputError(f"teacher embeddings are not finite for contig(s) {preview(names)}.")
 
 
-def fit_projection(source, n_components, seed=0, fit_rows=FIT_ROWS, stage="teacher: fitting components"):
+def fit_projection(source, n_components, seed=DEFAULTS.seed, fit_rows=FIT_ROWS, stage="teacher: fitting components"):
     """Standardised principal components of `source`'s rows (a seeded sample of `fit_rows`
     when there are more). Columns that do not vary are left out of the correlation."""
     n = source.n_rows
@@ -129,7 +130,7 @@ def _leading_eigenvectors(symmetric, k):
     return vectors[:, ::-1]
 
 
-def principal_components(source, n_components, seed=0, fit_rows=FIT_ROWS):
+def principal_components(source, n_components, seed=DEFAULTS.seed, fit_rows=FIT_ROWS):
     """(n, <= n_components) float32: every row of `source` on the components fitted by
     `fit_projection`. With no more columns than `n_components` the components are a rotation
     of the standardised columns: the same distances."""

@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, TaxDistillError, preview
+from ..parameters import DEFAULTS
 from ..progress import report, reporting, stderr_reporter
 from ..sequences import Contigs, clean_sequence, read_fasta
 from .language_model import shard_assignment
@@ -48,7 +49,6 @@ from .teachers import load_teacher
 
 PLAN_VERSION = 1
 DEFAULT_SHARD_BASES = 50_000_000
-DEFAULT_MIN_LENGTH = 1000
 CONTIG_TYPES = ("FeatureData[Sequence]", "SampleData[Contigs]", "FeatureData[MAG]")
 FASTA_SUFFIXES = (".fa", ".fasta", ".fna", ".fa.gz", ".fasta.gz", ".fna.gz")
 _FLUSH_BYTES = 64 << 20
@@ -177,7 +177,7 @@ class ShardPlan:
 
 
 def plan_shards(source, work_dir, teacher, n_shards=None, shard_bases=DEFAULT_SHARD_BASES,
-                min_length=DEFAULT_MIN_LENGTH) -> ShardPlan:
+                min_length=DEFAULTS.min_length) -> ShardPlan:
     """The plan of `work_dir`, made on the first run and checked on every later one.
 
     A later run must name the same input (same bytes), teacher and min_length: its shard files
