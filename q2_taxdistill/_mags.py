@@ -9,9 +9,9 @@ import os
 
 import numpy as np
 import pandas as pd
-import q2templates
 
 from q2_taxdistill._formats import ContigsFASTAFormat
+from q2_taxdistill._pages import render as _render
 from q2_taxdistill._framework import framework, model, plugin_api
 from q2_taxdistill.engine import mags
 from q2_taxdistill.engine.errors import InputError
@@ -20,7 +20,6 @@ from q2_taxdistill.engine.progress import reporting, stderr_reporter
 from q2_taxdistill.engine.sequences import Contigs
 from q2_taxdistill.engine.taxonomy import RANKS
 
-_ASSETS = os.path.join(os.path.dirname(__file__), "assets")
 _SHOWN_MAGS = 2000
 _SHOWN_CONTIGS = 2000
 
@@ -233,5 +232,4 @@ def _summarize(output_dir, calls, majority):
         "contig_table": _sortable(contig_table, {"bp": "number", "Confidence": "number"},
                                   "flagged"),
     }
-    q2templates.render(os.path.join(_ASSETS, "summarize_mags", "index.html"), output_dir,
-                       context=context)
+    _render("summarize_mags", output_dir, context)

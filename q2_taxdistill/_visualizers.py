@@ -1,17 +1,15 @@
 """Visualizers: how good is a taxonomy against a truth, and what would the teacher change."""
 import os
-import tempfile
 
 import numpy as np
 import pandas as pd
-import q2templates
 from matplotlib.figure import Figure
 
 from q2_taxdistill.engine.metrics import (
     RANKS, f1_by_threshold, lineage_elements, normalise_name, score_taxonomy)
+from q2_taxdistill._pages import render as _render
 from q2_taxdistill.engine.soft_labels import SoftLabels
 
-_ASSETS = os.path.join(os.path.dirname(__file__), "assets")
 # Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
 _OUTCOME_COLOURS = {"correct": "#009E73", "wrong": "#D55E00", "unlabelled": "#BBBBBB"}
 _SET_COLOURS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00",
@@ -74,25 +72,6 @@ def _html_table(df, table_id):
     html = df.to_html(classes=_TABLE_CLASSES, border=0, index=False, table_id=table_id,
                       float_format=lambda x: f"{x:.3f}", na_rep="", justify="left")
     return f"<style>{rules}</style>\n{html}"
-
-
-_PAGE_BODY = "{# the page: assets/<visualizer>.html #}\n"
-
-
-def _render(name, output_dir, context):
-    """The page assets/<name>.html in the frame every page shares (assets/page.html: title,
-    style, heading). The two are joined as text: q2templates looks for the templates a page
-    extends or includes only in its own folder."""
-    with open(os.path.join(_ASSETS, "page.html"), encoding="utf-8") as fh:
-        page = fh.read()
-    with open(os.path.join(_ASSETS, f"{name}.html"), encoding="utf-8") as fh:
-        body = fh.read()
-    assert page.count(_PAGE_BODY) == 1, "assets/page.html marks where the page goes once"
-    with tempfile.TemporaryDirectory() as tmp:
-        source = os.path.join(tmp, "index.html")
-        with open(source, "w", encoding="utf-8") as fh:
-            fh.write(page.replace(_PAGE_BODY, body))
-        q2templates.render(source, output_dir, context=context)
 
 
 def _save(fig, output_dir, stem):
