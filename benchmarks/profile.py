@@ -104,8 +104,11 @@ class Stages:
 
     def reporter(self):
         fold = re.compile(r"^student: fold (\d+)/\d+ epoch$")
+        pid = os.getpid()
 
         def _report(stage, done, total, message):
+            if os.getpid() != pid:
+                return  # a forked worker (student folds): its copy of this table is lost
             name = stage
             match = fold.match(stage)
             if match:
