@@ -278,3 +278,17 @@ def test_student_targets_built_once_equal_those_built_per_batch():
         q, weight = targets.teacher(r, rows)
         built_q, built_weight = targets.build_teacher(r, rows)
         assert torch.equal(q, built_q) and torch.equal(weight, built_weight)
+
+
+def test_default_threads_are_the_free_processors(monkeypatch):
+    from q2_taxdistill.engine import student as module
+
+    monkeypatch.setattr(module.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(module.os, "getloadavg", lambda: (1.0, 1.0, 1.0))  # this process
+    assert module.default_threads() == 4
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    assert module.default_threads() == 2
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    monkeypatch.setattr(module.os, "getloadavg", lambda: (7.0, 7.0, 7.0))  # a busy machine
+    assert module.default_threads() == 1

@@ -77,7 +77,7 @@ class StudentConfig:
     max_validation: int = 10_000
     seed: int = 0
     # Folds trained side by side (worker processes); None: the processors this process may
-    # run on (`default_threads`). Results do not depend on it, so it is not stored with
+    # run on that other work leaves free (`default_threads`). Results do not depend on it, so it is not stored with
     # the model (`NOT_STORED`).
     threads: Optional[int] = None
 
@@ -88,8 +88,13 @@ NOT_STORED = ("threads",)
 
 
 def default_threads():
-    """Processors this process may run on (its CPU affinity), at most OMP_NUM_THREADS when
-    that is set: the student's worker threads when `StudentConfig.threads` is None."""
+    """Workers for the folds when `StudentConfig.threads` is None: the processors this
+    process may run on (its CPU affinity, at most OMP_NUM_THREADS when that is set) that
+    other work is not already using (the 1-minute load average, this process counted as
+    one). A second worker on a processor another job keeps busy costs more than it gains:
+    on a 2-core machine under a load of ~6, 2 workers took 1.24x the wall time of one
+    (median of 4 runs side by side, benchmarks/profile.py on 1,500 contigs). The result
+    does not depend on the number of workers, only the time."""
     try:
         available = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
@@ -97,7 +102,11 @@ def default_threads():
     limit = os.environ.get("OMP_NUM_THREADS", "").strip()
     if limit.isdigit() and int(limit) > 0:
         available = min(available, int(limit))
-    return max(1, available)
+    try:
+        busy = max(0.0, os.getloadavg()[0] - 1.0)
+    except (AttributeError, OSError):
+        busy = 0.0
+    return int(max(1, min(available, math.floor(available - busy + 0.5))))
 
 
 def fold_seed(seed, fold):
