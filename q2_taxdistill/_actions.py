@@ -57,11 +57,14 @@ def teach(contigs: ContigsFASTAFormat, taxonomy: pd.DataFrame, embeddings: Embed
 
 
 def distill(contigs: ContigsFASTAFormat, taxonomy: pd.DataFrame, soft_labels: SoftLabels,
-            abundance: pd.DataFrame = None, alpha: float = D.alpha, temperature: float = D.temperature,
-            n_folds: int = D.n_folds, max_epochs: int = D.max_epochs, patience: int = D.patience, hidden: int = D.hidden,
-            min_support: float = D.min_support, min_length: int = D.min_length, seed: int = D.seed) -> Student:
+            abundance: pd.DataFrame = None, alpha: float = D.alpha,
+            temperature: float = D.temperature, n_folds: int = D.n_folds,
+            max_epochs: int = D.max_epochs, patience: int = D.patience, hidden: int = D.hidden,
+            min_support: float = D.min_support, min_length: int = D.min_length,
+            seed: int = D.seed, threads: int = D.threads) -> Student:
     config = StudentConfig(alpha=alpha, temperature=temperature, n_folds=n_folds,
-                           max_epochs=max_epochs, patience=patience, hidden=hidden, seed=seed)
+                           max_epochs=max_epochs, patience=patience, hidden=hidden, seed=seed,
+                           threads=threads)
     with _progress("distill"):
         return workflow.distill(_contigs(contigs), taxonomy, soft_labels, _counts(abundance),
                                 min_support=min_support, min_length=min_length, config=config)

@@ -115,3 +115,23 @@ def test_rows_in_another_order_and_bad_values_named():
     ids = [f"c{i}" for i in range(50)]
     with pytest.raises(InputError, match="'c7'"):
         principal_components(ArrayRows(x, ids=ids), 2)
+
+
+def test_spectra_counted_once_project_as_counted_twice(example, monkeypatch):
+    """Where every contig is in the fitting sample, the projection reuses the spectra of the
+    fitting pass: the components are the same, byte for byte, as counting them again."""
+    from q2_taxdistill.engine import kmers
+    from q2_taxdistill.engine.teacher import SpectraRows
+
+    contigs = example["contigs"]
+    calls = []
+    count = kmers.iter_kmer_spectra
+    monkeypatch.setattr("q2_taxdistill.engine.teacher.teachers.iter_kmer_spectra",
+                        lambda *a, **k: calls.append(1) or count(*a, **k))
+    once = principal_components(SpectraRows(contigs, (1, 2, 3, 4, 5, 6)), 16)
+    assert len(calls) == 1
+    twice_rows = SpectraRows(contigs, (1, 2, 3, 4, 5, 6))
+    twice_rows.counted = False
+    twice = principal_components(twice_rows, 16)
+    assert len(calls) == 3
+    assert once.tobytes() == twice.tobytes()

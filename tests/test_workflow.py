@@ -137,6 +137,29 @@ def test_same_seed_same_student(example):
             assert ka == kb and np.array_equal(va.numpy(), vb.numpy())
 
 
+def test_one_or_two_threads_train_the_same_student(tmp_path, example):
+    """Folds trained side by side give the student one thread gives: the same weights,
+    predictions and stored files, byte for byte."""
+    contigs = example["contigs"].subset(example["contigs"].ids[:150])
+    soft = workflow.teach(contigs, example["taxonomy"])
+    students = {}
+    for threads in (1, 2):
+        config = StudentConfig(n_folds=3, max_epochs=3, hidden=16, threads=threads)
+        student = workflow.distill(contigs, example["taxonomy"], soft, example["counts"],
+                                   config=config)
+        student.save_pretrained(tmp_path / str(threads))
+        students[threads] = student
+    raw = students[1].spec.raw_features(contigs, example["counts"].loc[contigs.ids].to_numpy()
+                                        / contigs.lengths[:, None])
+    ids = list(contigs.ids[:100]) + ["new-contig"]
+    raw = np.concatenate([raw[:100], raw[:1]])
+    for a, b in zip(students[1].predict_proba(ids, raw), students[2].predict_proba(ids, raw)):
+        assert a.tobytes() == b.tobytes()
+    for name in ("config.json", "model.safetensors"):
+        assert (tmp_path / "1" / name).read_bytes() == (tmp_path / "2" / name).read_bytes()
+    assert "threads" not in (tmp_path / "1" / "config.json").read_text()
+
+
 def test_short_contigs_keep_their_input_label(example, trained):
     _, student = trained
     ids = example["contigs"].ids[:30]
@@ -207,7 +230,9 @@ def test_an_epoch_draws_at_most_epoch_contigs(example, trained, monkeypatch):
     step = torch.optim.AdamW.step
     monkeypatch.setattr(torch.optim.AdamW, "step",
                         lambda self, *a, **k: steps.append(1) or step(self, *a, **k))
-    config = StudentConfig(n_folds=2, max_epochs=2, patience=5, batch_size=16, epoch_contigs=64)
+    # One worker: the optimiser steps are counted in this process.
+    config = StudentConfig(n_folds=2, max_epochs=2, patience=5, batch_size=16, epoch_contigs=64,
+                           threads=1)
     workflow.distill(example["contigs"], example["taxonomy"], soft, example["counts"],
                      config=config)
     assert len(steps) == 2 * 2 * 64 // 16
@@ -253,3 +278,17 @@ def test_student_targets_built_once_equal_those_built_per_batch():
         q, weight = targets.teacher(r, rows)
         built_q, built_weight = targets.build_teacher(r, rows)
         assert torch.equal(q, built_q) and torch.equal(weight, built_weight)
+
+
+def test_default_threads_are_the_free_processors(monkeypatch):
+    from q2_taxdistill.engine import student as module
+
+    monkeypatch.setattr(module.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(module.os, "getloadavg", lambda: (1.0, 1.0, 1.0))  # this process
+    assert module.default_threads() == 4
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    assert module.default_threads() == 2
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    monkeypatch.setattr(module.os, "getloadavg", lambda: (7.0, 7.0, 7.0))  # a busy machine
+    assert module.default_threads() == 1

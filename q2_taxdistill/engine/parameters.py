@@ -108,6 +108,11 @@ PARAMETERS = {
     "patience": Parameter(3, int, "Epochs without validation improvement before a fold stops.",
                           low=1, high=100),
     "hidden": Parameter(128, int, "Width of the student's hidden layers.", low=8, high=4096),
+    "threads": Parameter(
+        0, int,
+        "Worker processes training the student's folds side by side; 0: as many as the "
+        "processors this process may use that other work leaves free. The same seed gives "
+        "the same student with any number.", low=0),
     "confidence": Parameter(
         0.7, float,
         "With input labels: a label is changed, and a rank the input leaves unnamed is "

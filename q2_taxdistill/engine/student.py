@@ -12,13 +12,25 @@ and predicts it. Each network minimises, per rank,
 
 where the hard target puts the label's trust (see `labels`) on the labelled taxon and the
 rest on "unnamed", and teacher_T is the teacher distribution sharpened/softened by T.
-Early stopping watches a held-out split of the training folds. An epoch is at most
+Early stopping watches a held-out split of the training folds. The folds train side by side
+(`StudentConfig.threads` workers, each torch on one intra-op thread, so every reduction runs
+the same way): each fold draws its validation split, epoch orders and dropout masks from its
+own generator, seeded from (seed, fold), and its network starts from weights drawn in fold
+order before any training, so the result does not depend on the number of workers. The
+workers are forked processes (Linux): a training step of these small layers is mostly
+Python, so threads hold the GIL in turn (measured: 2 threads, CPU time = wall time, no
+faster than one); a forked worker shares the inputs and targets copy-on-write and sends
+back only its network's weights. An epoch is at most
 `epoch_contigs` contigs, so training costs at most `max_epochs` such epochs per fold however
 many contigs there are; predicting is linear in them. A per-rank temperature, fitted on the
 out-of-fold predictions, calibrates the probabilities.
 """
 import json
 import math
+import multiprocessing
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -66,11 +78,49 @@ class StudentConfig:
     epoch_contigs: int = 50_000
     max_validation: int = 10_000
     seed: int = DEFAULTS.seed
+    # Folds trained side by side (worker processes); 0: the processors this process may run
+    # on that other work leaves free (`default_threads`). Results do not depend on it, so it
+    # is not stored with the model (`NOT_STORED`).
+    threads: int = DEFAULTS.threads
 
     def __post_init__(self):
         check(hidden=self.hidden, n_folds=self.n_folds, alpha=self.alpha,
               temperature=self.temperature, max_epochs=self.max_epochs,
-              patience=self.patience, seed=self.seed)
+              patience=self.patience, seed=self.seed, threads=self.threads)
+
+
+# How a student was trained, as stored with it: every StudentConfig field but `threads`
+# (the same model comes out with any number of them).
+NOT_STORED = ("threads",)
+
+
+def default_threads():
+    """Workers for the folds when `StudentConfig.threads` is 0: the processors this
+    process may run on (its CPU affinity, at most OMP_NUM_THREADS when that is set) that
+    other work is not already using (the 1-minute load average, this process counted as
+    one). A second worker on a processor another job keeps busy costs more than it gains:
+    on a 2-core machine under a load of ~6, 2 workers took 1.24x the wall time of one
+    (median of 4 runs side by side, benchmarks/profile.py on 1,500 contigs). The result
+    does not depend on the number of workers, only the time."""
+    try:
+        available = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        available = os.cpu_count() or 1
+    limit = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if limit.isdigit() and int(limit) > 0:
+        available = min(available, int(limit))
+    try:
+        busy = max(0.0, os.getloadavg()[0] - 1.0)
+    except (AttributeError, OSError):
+        busy = 0.0
+    return int(max(1, min(available, math.floor(available - busy + 0.5))))
+
+
+def fold_seed(seed, fold):
+    """The seed of fold `fold`'s generator: one stream per (seed, fold), independent of the
+    others and of the order the folds run in."""
+    state = np.random.SeedSequence([int(seed), int(fold)]).generate_state(1, np.uint64)
+    return int(state[0]) & ((1 << 63) - 1)
 
 
 @dataclass
@@ -138,18 +188,42 @@ def single_thread():
         torch.set_num_threads(previous)
 
 
+class SeededDropout(nn.Module):
+    """`nn.Dropout` whose masks come from `generator` (set per fold while training) rather
+    than torch's global generator, which folds training side by side would share."""
+
+    def __init__(self, p=0.5):
+        super().__init__()
+        self.p = float(p)
+        self.generator = None
+
+    def forward(self, x):
+        if not self.training or self.p == 0.0:
+            return x
+        keep = torch.empty_like(x).bernoulli_(1.0 - self.p, generator=self.generator)
+        return x * keep / (1.0 - self.p)
+
+    def extra_repr(self):
+        return f"p={self.p}"
+
+
 class StudentNetwork(nn.Module):
     def __init__(self, n_inputs, n_classes, hidden, dropout):
         super().__init__()
         self.body = nn.Sequential(
-            nn.Linear(n_inputs, hidden), nn.ReLU(), nn.Dropout(dropout),
-            nn.Linear(hidden, hidden), nn.ReLU(), nn.Dropout(dropout),
+            nn.Linear(n_inputs, hidden), nn.ReLU(), SeededDropout(dropout),
+            nn.Linear(hidden, hidden), nn.ReLU(), SeededDropout(dropout),
         )
         self.heads = nn.ModuleList(nn.Linear(hidden, c + 1) for c in n_classes)
 
     def forward(self, x):
         h = self.body(x)
         return [head(h) for head in self.heads]
+
+    def seed_dropout(self, generator):
+        for module in self.modules():
+            if isinstance(module, SeededDropout):
+                module.generator = generator
 
 
 class _Targets:
@@ -238,6 +312,63 @@ def _loss(logits, rows, targets, alpha, temperature):
     return total
 
 
+class _FoldJob:
+    """What training one fold needs; forked workers inherit it (`_train_forked`)."""
+
+    def __init__(self, x, fold, targets, config, nets):
+        self.x, self.fold, self.targets, self.config, self.nets = x, fold, targets, config, nets
+
+    def train(self, f):
+        """Train network `f` in place; its history entry."""
+        config = self.config
+        g = torch.Generator().manual_seed(fold_seed(config.seed, f))
+        train = np.flatnonzero(self.fold != f)
+        perm = torch.randperm(len(train), generator=g).numpy()
+        n_val = max(1, min(config.max_validation,
+                           int(round(config.validation_fraction * len(train)))))
+        val = torch.from_numpy(train[perm[:n_val]])
+        fit_rows = torch.from_numpy(train[perm[n_val:]])
+        net = self.nets[f]
+        net.seed_dropout(g)
+        epochs, best = Student._train(net, self.x, fit_rows, val, self.targets, config, g, f)
+        net.seed_dropout(None)
+        net.eval()
+        return {"fold": f, "epochs": epochs, "validation_loss": best}
+
+
+_JOB = None  # the job a forked worker trains folds of
+
+
+def _can_fork():
+    return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
+
+
+def _forked_fold(f):
+    torch.set_num_threads(1)
+    entry = _JOB.train(f)
+    weights = {k: v.detach().numpy().copy() for k, v in _JOB.nets[f].state_dict().items()}
+    return f, entry, weights
+
+
+def _train_forked(job, workers):
+    """Train every fold of `job` on `workers` forked processes; the networks get the weights
+    the workers found, and the history comes back in fold order."""
+    global _JOB
+    _JOB = job
+    try:
+        with ProcessPoolExecutor(max_workers=workers,
+                                 mp_context=multiprocessing.get_context("fork")) as pool:
+            results = list(pool.map(_forked_fold, range(job.config.n_folds)))
+    finally:
+        _JOB = None
+    history = []
+    for f, entry, weights in results:
+        job.nets[f].load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
+        job.nets[f].eval()
+        history.append(entry)
+    return history
+
+
 def _fit_temperature(logits, targets, max_rows=CALIBRATION_ROWS):
     """Per-rank temperature minimising the out-of-fold cross-entropy (grid search: robust,
     deterministic, and cheap for one scalar), on at most `max_rows` contigs (a fixed
@@ -305,24 +436,26 @@ class Student:
 
         generator = torch.Generator().manual_seed(config.seed)
         fold = (torch.randperm(n, generator=generator) % config.n_folds).numpy()
-        networks, history = [], []
-        out_of_fold = [torch.zeros(n, c + 1) for c in n_classes]
+        # Every network's initial weights, drawn in fold order before any training starts.
+        nets = []
         for f in range(config.n_folds):
-            train = np.flatnonzero(fold != f)
-            perm = torch.randperm(len(train), generator=generator).numpy()
-            n_val = max(1, min(config.max_validation,
-                               int(round(config.validation_fraction * len(train)))))
-            val, fit_rows = torch.from_numpy(train[perm[:n_val]]), torch.from_numpy(train[perm[n_val:]])
             torch.manual_seed(config.seed * 1000 + f)
-            net = StudentNetwork(x.shape[1], n_classes, config.hidden, config.dropout)
-            epochs, best = cls._train(net, x, fit_rows, val, targets, config, generator, f)
-            history.append({"fold": f, "epochs": epochs, "validation_loss": best})
-            net.eval()
-            held_out = torch.from_numpy(np.flatnonzero(fold == f))
-            with torch.no_grad():
+            nets.append(StudentNetwork(x.shape[1], n_classes, config.hidden, config.dropout))
+
+        job = _FoldJob(x, fold, targets, config, nets)
+        workers = min(config.n_folds, config.threads or default_threads())
+        if workers > 1 and _can_fork():
+            report("student", message=f"{config.n_folds} folds on {workers} processes")
+            history = _train_forked(job, workers)
+        else:
+            history = [job.train(f) for f in range(config.n_folds)]
+        out_of_fold = [torch.zeros(n, c + 1) for c in n_classes]
+        with torch.no_grad():
+            for f, net in enumerate(nets):
+                held_out = torch.from_numpy(np.flatnonzero(fold == f))
                 for r, z in enumerate(net(x[held_out])):
                     out_of_fold[r][held_out] = z
-            networks.append(net)
+        networks = nets
         temperatures = _fit_temperature(out_of_fold, targets)
         fold_of = {c: int(k) for c, k in zip(ids, fold)}
         return cls(tree, spec, config, networks, fold_of, temperatures, history)
@@ -395,7 +528,9 @@ class Student:
             "taxonomy": self.tree.to_dict(),
             "features": asdict(self.spec),
             "calibration": {"temperatures": dict(zip(RANKS, self.temperatures))},
-            "training": {"parameters": asdict(self.config), "history": self.history,
+            "training": {"parameters": {k: v for k, v in asdict(self.config).items()
+                                        if k not in NOT_STORED},
+                         "history": self.history,
                          "contigs": ids, "folds": [self.fold_of[c] for c in ids],
                          "untrained": self.untrained},
             "versions": _versions(),

@@ -23,6 +23,12 @@ from ..progress import report
 
 FIT_ROWS = 100_000
 BLOCK_ROWS = 4096
+# A source whose rows cost a pass to make (`counted`: k-mer spectra) and that the fitting
+# sample holds whole keeps them from the fitting pass for the projection, up to this size
+# (~2,900 contigs at k = 1..6): the d x d float32 product the fitting pass makes of every
+# block is as large (31 MB at d = 2,772), so keeping them adds at most that to the teacher's
+# memory, less than the matrix copy eigh no longer makes.
+KEEP_BYTES = 32 << 20
 
 
 class ArrayRows:
@@ -69,9 +75,11 @@ def _check_finite(block, positions, ids):
         raise InputError(f"teacher embeddings are not finite for contig(s) {preview(names)}.")
 
 
-def fit_projection(source, n_components, seed=DEFAULTS.seed, fit_rows=FIT_ROWS, stage="teacher: fitting components"):
+def fit_projection(source, n_components, seed=DEFAULTS.seed, fit_rows=FIT_ROWS, stage="teacher: fitting components",
+                   keep=None):
     """Standardised principal components of `source`'s rows (a seeded sample of `fit_rows`
-    when there are more). Columns that do not vary are left out of the correlation."""
+    when there are more). Columns that do not vary are left out of the correlation. `keep`:
+    a list that gets every block read (as read), when given."""
     n = source.n_rows
     select = None
     if n > fit_rows:
@@ -87,6 +95,8 @@ def fit_projection(source, n_components, seed=DEFAULTS.seed, fit_rows=FIT_ROWS, 
     done = 0
     for block in source.blocks(select):
         _check_finite(block, positions[done:done + len(block)], ids)
+        if keep is not None:
+            keep.append(block)
         if shift is None:
             shift = block.mean(0, dtype=np.float64)  # accumulate around it: no cancellation
         centred = np.array(block, dtype=np.float32)
@@ -125,9 +135,20 @@ def _leading_eigenvectors(symmetric, k):
     d = symmetric.shape[0]
     if k == 0:
         return np.zeros((d, 0))
-    _, vectors = eigh(symmetric, subset_by_index=[d - k, d - 1], driver="evr",
+    # LAPACK reads a Fortran-ordered matrix; handed this C-ordered one, scipy would copy it
+    # first (61 MB at d = 2,772: the teacher's peak). Its transpose is that Fortran array,
+    # without a copy, and its upper triangle is the lower triangle eigh read before (the
+    # matrix is symmetric only up to rounding), so LAPACK gets the same numbers.
+    _, vectors = eigh(symmetric.T, lower=False, subset_by_index=[d - k, d - 1], driver="evr",
                       overwrite_a=True, check_finite=False)
     return vectors[:, ::-1]
+
+
+def _drain(blocks):
+    """The blocks of a list in order, each let go once handed over."""
+    blocks.reverse()
+    while blocks:
+        yield blocks.pop()
 
 
 def principal_components(source, n_components, seed=DEFAULTS.seed, fit_rows=FIT_ROWS):
@@ -135,10 +156,15 @@ def principal_components(source, n_components, seed=DEFAULTS.seed, fit_rows=FIT_
     `fit_projection`. With no more columns than `n_components` the components are a rotation
     of the standardised columns: the same distances."""
     ids = getattr(source, "ids", None)
-    projection = fit_projection(source, n_components, seed, fit_rows)
+    kept = None
+    if getattr(source, "counted", False) and source.n_rows <= fit_rows \
+            and source.n_rows * source.n_columns * 4 <= KEEP_BYTES:
+        kept = []  # every row is in the fitting sample: count them once (see KEEP_BYTES)
+    projection = fit_projection(source, n_components, seed, fit_rows, keep=kept)
     out = np.empty((source.n_rows, projection.components.shape[1]), dtype=np.float32)
     row = 0
-    for block in source.blocks():
+    blocks = source.blocks() if kept is None else _drain(kept)
+    for block in blocks:
         _check_finite(block, np.arange(row, row + len(block)), ids)
         out[row:row + len(block)] = projection(block)
         row += len(block)

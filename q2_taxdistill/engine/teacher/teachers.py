@@ -37,7 +37,9 @@ class CompositionTeacher:
         """The spectra as a source of row blocks (see `projection`, which reports the
         progress), counted as they are read: 10^6 contigs never hold their 11 GB of spectra
         at once. The projection reads them twice (its fitting sample, then every row), so
-        the sampled contigs are counted twice: time traded for that memory bound."""
+        the sampled contigs are counted twice, time traded for that memory bound, except
+        where every contig is in the sample and their spectra are small
+        (`projection.KEEP_BYTES`): those are counted once."""
         return SpectraRows(contigs, self.ks)
 
     @staticmethod
@@ -47,6 +49,8 @@ class CompositionTeacher:
 
 class SpectraRows:
     """k-mer spectra of `contigs`, block by block, as `projection` reads rows."""
+
+    counted = True  # each pass counts them again (see `projection.KEEP_BYTES`)
 
     def __init__(self, contigs, ks):
         self.contigs = contigs
