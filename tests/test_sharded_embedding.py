@@ -25,7 +25,7 @@ from q2_taxdistill.engine.teacher.parsl_embedding import load_config
 from q2_taxdistill.engine.teacher.sharded_embedding import ShardPlan, merge_shards, plan_shards
 
 from .conftest import example_path
-from .test_language_model import _random_dna, build_tiny_model
+from .test_language_model import _random_dna
 
 MIN_LENGTH = 100
 N_SHARDS = 6
@@ -34,8 +34,8 @@ ENTRY = [sys.executable, "-m", "q2_taxdistill.engine.teacher"]
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return build_tiny_model(tmp_path_factory.mktemp("tiny-genomeocean"))
+def model_dir(tiny_model_dir):
+    return tiny_model_dir
 
 
 @pytest.fixture(scope="module")
