@@ -58,3 +58,13 @@ def tiny_model_dir(tmp_path_factory):
 def random_dna(n, seed=0):
     rng = np.random.default_rng(seed)
     return "".join(rng.choice(list("ACGT"), size=n))
+
+
+# `make test` runs the files in two pytest-xdist processes (--dist loadfile): the longest start
+# first, so that none is left running alone at the end. The rest keep their order.
+SLOW_FIRST = ["test_tutorial.py", "test_wheel.py", "test_sharded_embedding.py", "test_plugin.py"]
+
+
+def pytest_collection_modifyitems(items):
+    order = {name: i for i, name in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: order.get(item.path.name, len(order)))
