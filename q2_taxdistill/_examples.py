@@ -125,7 +125,8 @@ def refine_taxonomy(use):
         use, "refine_taxonomy",
         {"soft_labels": "soft_labels", "student": "student",
          "corrected_taxonomy": "corrected_taxonomy"},
-        contigs=contigs, taxonomy=taxonomy, abundance=abundance, teacher="composition")
+        contigs=contigs, taxonomy=taxonomy, abundance=abundance, teacher="composition",
+        n_folds=_EXAMPLE_STUDENT.n_folds, max_epochs=_EXAMPLE_STUDENT.max_epochs)
     corrected.assert_output_type("FeatureData[Taxonomy]")
 
 

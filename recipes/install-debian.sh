@@ -5,8 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
-# kraken2 and mmseqs2: tests/test_real_tools.py runs them on tiny databases (skipped without them)
-DEBS="qiime q2cli q2-types q2-feature-table q2-taxa python3-venv python3-pytest python3-biom-format kraken2 mmseqs2"
+# kraken2 and mmseqs2: tests/test_real_tools.py runs them on tiny databases (skipped without them);
+# python3-pytest-xdist: `make test` runs the suite in two processes
+DEBS="qiime q2cli q2-types q2-feature-table q2-taxa python3-venv python3-pytest python3-pytest-xdist python3-biom-format kraken2 mmseqs2"
 
 missing=""
 for p in $DEBS; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"; done

@@ -10,8 +10,8 @@
 #     wheel with its dependencies (numpy held at Debian's, as install-debian.sh does for faiss);
 #  4. from a folder outside the source tree: the engine's command line starts, and q2cli imports
 #     the bundled example (read from the installed package) and runs `qiime taxdistill
-#     refine-taxonomy` and `summarize-soft-labels` on it; the corrected taxonomy names every
-#     contig.
+#     refine-taxonomy` (a small student: 2 folds, 5 epochs, as the usage example) and
+#     `summarize-soft-labels` on it; the corrected taxonomy names every contig.
 # KEEP=1 keeps the temporary folder (its path is printed). Needs `make setup` first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -93,7 +93,8 @@ qiime2.Artifact.import_data("FeatureTable[Frequency]", counts.T).save("abundance
 EOF
 step "qiime taxdistill refine-taxonomy"
 Q taxdistill refine-taxonomy --i-contigs contigs.qza --i-taxonomy taxonomy.qza \
-    --i-abundance abundance.qza --p-teacher composition --o-soft-labels soft.qza \
+    --i-abundance abundance.qza --p-teacher composition --p-n-folds 2 --p-max-epochs 5 \
+    --o-soft-labels soft.qza \
     --o-student student.qza --o-corrected-taxonomy corrected.qza --quiet
 Q taxdistill summarize-soft-labels --i-soft-labels soft.qza --i-taxonomy taxonomy.qza \
     --o-visualization soft.qzv --quiet

@@ -238,12 +238,10 @@ def test_an_isolated_contig_keeps_its_label_when_the_student_agrees(example):
 
 
 @pytest.fixture(scope="module")
-def trained(example):
-    soft = workflow.teach(example["contigs"], example["taxonomy"])
-    student = workflow.distill(example["contigs"], example["taxonomy"], soft.to_frame(),
-                               example["counts"], config=StudentConfig(n_folds=3, max_epochs=15,
-                                                                       patience=3))
-    return student
+def trained(example_student):
+    """A student of the example (StudentConfig(n_folds=3, max_epochs=15, patience=3), shared:
+    tests/conftest.py)."""
+    return example_student
 
 
 def test_correct_is_never_worse_than_its_input_on_the_example(example, trained, capsys):

@@ -34,10 +34,9 @@ def _correct_per_rank(taxonomy, truth):
 
 
 @pytest.fixture(scope="module")
-def student(example):
+def student(example, example_soft):
     """A quickly trained student: these tests check what is kept, not how well it learns."""
-    soft = workflow.teach(example["contigs"], example["taxonomy"])
-    return workflow.distill(example["contigs"], example["taxonomy"], soft.to_frame(),
+    return workflow.distill(example["contigs"], example["taxonomy"], example_soft.to_frame(),
                             example["counts"],
                             config=StudentConfig(n_folds=2, max_epochs=2, patience=1))
 

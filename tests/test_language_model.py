@@ -58,11 +58,10 @@ def build_tiny_model(directory):
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    """Skips the tests that need it where the [teacher] extra is not installed."""
-    pytest.importorskip("transformers")
-    pytest.importorskip("tokenizers")
-    return build_tiny_model(tmp_path_factory.mktemp("tiny-genomeocean"))
+def model_dir(tiny_model_dir):
+    """Skips the tests that need it where the [teacher] extra is not installed (built once:
+    tests/conftest.py)."""
+    return tiny_model_dir
 
 
 @pytest.fixture(scope="module")

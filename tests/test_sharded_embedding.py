@@ -25,7 +25,7 @@ from q2_taxdistill.engine.teacher.parsl_embedding import load_config
 from q2_taxdistill.engine.teacher.sharded_embedding import ShardPlan, merge_shards, plan_shards
 
 from .conftest import example_path
-from .test_language_model import _random_dna, build_tiny_model
+from .test_language_model import _random_dna
 
 MIN_LENGTH = 100
 N_SHARDS = 6
@@ -34,8 +34,8 @@ ENTRY = [sys.executable, "-m", "q2_taxdistill.engine.teacher"]
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return build_tiny_model(tmp_path_factory.mktemp("tiny-genomeocean"))
+def model_dir(tiny_model_dir):
+    return tiny_model_dir
 
 
 @pytest.fixture(scope="module")
@@ -238,8 +238,9 @@ def test_reads_artifacts_without_qiime2(tmp_path):
         plan_shards(duplicated, tmp_path / "work3", "composition", min_length=1)
 
 
-def test_output_is_an_embeddings_artifact_that_teach_takes(tmp_path):
-    """Composition teacher on the example: import the directory with QIIME 2, teach from it."""
+def test_output_is_an_embeddings_artifact_that_teach_takes(tmp_path, example_soft):
+    """Composition teacher on the example: import the directory with QIIME 2, teach from it; the
+    soft labels are those `teach` gives without stored embeddings (the suite's shared ones)."""
     import qiime2
     from qiime2.plugins import taxdistill
 
@@ -256,7 +257,7 @@ def test_output_is_an_embeddings_artifact_that_teach_takes(tmp_path):
     taxonomy = qiime2.Artifact.import_data("FeatureData[Taxonomy]", example_path("taxonomy.tsv"))
     from_shards, = taxdistill.actions.teach(contigs=contigs, taxonomy=taxonomy,
                                             embeddings=embeddings)
-    in_one, = taxdistill.actions.teach(contigs=contigs, taxonomy=taxonomy)
+    in_one = qiime2.Artifact.import_data("FeatureData[SoftLabels]", example_soft.to_frame())
     a, b = from_shards.view(pd.DataFrame), in_one.view(pd.DataFrame)
     assert a[["feature-id", "rank", "taxon"]].equals(b[["feature-id", "rank", "taxon"]])
     assert np.abs(a["probability"].to_numpy() - b["probability"].to_numpy()).max() < 1e-6

@@ -17,11 +17,9 @@ FAST = StudentConfig(n_folds=3, max_epochs=15, patience=3)
 
 
 @pytest.fixture(scope="module")
-def trained(example):
-    soft = workflow.teach(example["contigs"], example["taxonomy"])
-    student = workflow.distill(example["contigs"], example["taxonomy"], soft.to_frame(),
-                               example["counts"], config=FAST)
-    return soft, student
+def trained(example_soft, example_student):
+    """The example's soft labels and a FAST student (shared: tests/conftest.py)."""
+    return example_soft, example_student
 
 
 def test_partial_support_weighs_the_deepest_rank_only():
@@ -197,14 +195,14 @@ def test_abundance_from_other_samples_is_rejected(example, trained):
         workflow.correct(student, example["contigs"], None)
 
 
-def test_bad_inputs_name_the_problem(example):
+def test_bad_inputs_name_the_problem(example, trained):
     contigs = example["contigs"]
     with pytest.raises(InputError, match="no contig has an input label"):
         workflow.teach(contigs, pd.DataFrame({"Taxon": ["Unassigned"] * len(contigs)},
                                              index=contigs.ids))
     counts = example["counts"].copy()
     counts.iloc[:, 2] = 0
-    soft = workflow.teach(contigs, example["taxonomy"])
+    soft, _ = trained
     with pytest.raises(InputError, match="no reads"):
         workflow.distill(contigs, example["taxonomy"], soft.to_frame(), counts, config=FAST)
     with pytest.raises(InputError, match="have no row in the read-count table"):
