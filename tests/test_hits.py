@@ -120,14 +120,14 @@ def test_real_mmseqs2_hits_read_with_their_identities(tmp_path):
     assert got.identity[1] < 92.0
 
 
-def test_correct_taxonomy_reads_blast6_hits_through_qiime2(tmp_path):
+def test_correct_taxonomy_reads_blast6_hits_through_qiime2(tmp_path, example, example_student):
     """An MMseqs2 result (fident on 0-1, no header) imports as FeatureData[BLAST6]; the
     species whose genome aligns at 85% loses its name, the one at 99% keeps it."""
     import qiime2
     from q2_types.feature_data import BLAST6Format
     from qiime2.plugins import taxdistill
     from tests.conftest import example_path
-    taxonomy = pd.read_csv(example_path("taxonomy.tsv"), sep="\t", index_col=0)
+    taxonomy = example["taxonomy"]
     species = taxonomy["Taxon"].str.extract(r"s__(.+)$")[0]
     named = species.value_counts().index[:2]
     with open(tmp_path / "tophit_aln", "w") as out:
@@ -140,11 +140,12 @@ def test_correct_taxonomy_reads_blast6_hits_through_qiime2(tmp_path):
                                        view_type=BLAST6Format)
     contigs = qiime2.Artifact.import_data("FeatureData[Sequence]", example_path("contigs.fna"))
     labels = qiime2.Artifact.import_data("FeatureData[Taxonomy]", example_path("taxonomy.tsv"))
-    soft, = taxdistill.actions.teach(contigs=contigs, taxonomy=labels)
-    student, = taxdistill.actions.distill(contigs=contigs, taxonomy=labels, soft_labels=soft,
-                                          n_folds=2, max_epochs=3)
+    abundance = qiime2.Artifact.import_data("FeatureTable[Frequency]",
+                                            example["counts"].T.astype(float))
+    student = qiime2.Artifact.import_data("StudentModel", example_student)
     corrected, = taxdistill.actions.correct_taxonomy(student=student, contigs=contigs,
-                                                     taxonomy=labels, hits=hits)
+                                                     abundance=abundance, taxonomy=labels,
+                                                     hits=hits)
     after = corrected.view(pd.DataFrame)["Taxon"].str.extract(r"s__(.+)$")[0]
     kept = (after[species == named[0]] == named[0]).mean()
     lost = after[species == named[1]].notna().mean()
