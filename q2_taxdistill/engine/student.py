@@ -100,7 +100,7 @@ def default_threads():
     other work is not already using (the 1-minute load average, this process counted as
     one). A second worker on a processor another job keeps busy costs more than it gains:
     on a 2-core machine under a load of ~6, 2 workers took 1.24x the wall time of one
-    (median of 4 runs side by side, benchmarks/profile.py on 1,500 contigs). The result
+    (median of 4 runs side by side, benchmarks/stage_profile.py on 1,500 contigs). The result
     does not depend on the number of workers, only the time."""
     try:
         available = len(os.sched_getaffinity(0))

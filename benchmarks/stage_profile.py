@@ -11,8 +11,8 @@ first report to the next stage's). Peak memory per stage is the kernel's high-wa
 (VmHWM), reset at the start of each of the steps (/proc/self/clear_refs), and a 20 ms
 sample of VmRSS for the stages inside a step.
 
-    .venv/bin/python benchmarks/profile.py /tmp/sub1500 --labels mmseqs2_taxonomy.tsv
-    .venv/bin/python benchmarks/profile.py /tmp/sub1500 --threads 1 --cprofile /tmp/prof.out
+    .venv/bin/python benchmarks/stage_profile.py /tmp/sub1500 --labels mmseqs2_taxonomy.tsv
+    .venv/bin/python benchmarks/stage_profile.py /tmp/sub1500 --threads 1 --cprofile /tmp/prof.out
 
 `--cprofile FILE` also writes a cProfile of the three steps (read it with `python -m pstats`).
 """
