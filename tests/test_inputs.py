@@ -152,13 +152,18 @@ def test_an_untrained_student_needs_the_input_taxonomy(example, student):
     assert (judged == 7).all() and why is None
 
 
-def test_refine_taxonomy_on_one_contig_returns_its_input_label(example):
-    from qiime2.plugins import taxdistill
-    contigs, taxonomy, _, _ = _subset(example, 1)
+def _artifacts(contigs, taxonomy):
+    """The contigs and labels of a subset as QIIME 2 artifacts."""
     sequences = qiime2.Artifact.import_data(
         "FeatureData[Sequence]", pd.Series(contigs.sequences, index=contigs.ids, dtype=object)
         .map(__import__("skbio").DNA))
-    labels = qiime2.Artifact.import_data("FeatureData[Taxonomy]", taxonomy.astype(str))
+    return sequences, qiime2.Artifact.import_data("FeatureData[Taxonomy]", taxonomy.astype(str))
+
+
+def test_refine_taxonomy_on_one_contig_returns_its_input_label(example):
+    from qiime2.plugins import taxdistill
+    contigs, taxonomy, _, _ = _subset(example, 1)
+    sequences, labels = _artifacts(contigs, taxonomy)
     with pytest.warns(TaxDistillWarning, match="input labels are kept"):
         soft, student, corrected = taxdistill.actions.refine_taxonomy(
             contigs=sequences, taxonomy=labels)
@@ -242,10 +247,7 @@ def test_no_contig_reaching_min_length_keeps_every_input_label(example, student)
 def test_refine_taxonomy_with_no_contig_reaching_min_length(example):
     from qiime2.plugins import taxdistill
     contigs, taxonomy, _, _ = _subset(example, 4, seed=5)
-    sequences = qiime2.Artifact.import_data(
-        "FeatureData[Sequence]", pd.Series(contigs.sequences, index=contigs.ids, dtype=object)
-        .map(__import__("skbio").DNA))
-    labels = qiime2.Artifact.import_data("FeatureData[Taxonomy]", taxonomy.astype(str))
+    sequences, labels = _artifacts(contigs, taxonomy)
     with pytest.warns(TaxDistillWarning, match="no contig has at least 50000"):
         soft, student, corrected = taxdistill.actions.refine_taxonomy(
             contigs=sequences, taxonomy=labels, min_length=50_000)
