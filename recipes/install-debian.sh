@@ -65,7 +65,9 @@ export CONDA_PREFIX="$(pwd)/$VENV"
 exec "$(pwd)/$VENV/bin/python" -m q2cli.__main__ "\$@"
 WRAP
 chmod +x "$VENV/bin/qiime"
-if [ ! -f "$VENV/.q2cache-ok" ] || [ setup.py -nt "$VENV/.q2cache-ok" ]; then
+# q2cli caches the plugins' signatures: refresh it when the package's code changed since.
+if [ ! -f "$VENV/.q2cache-ok" ] || [ setup.py -nt "$VENV/.q2cache-ok" ] \
+        || [ -n "$(find q2_taxdistill -name '*.py' -newer "$VENV/.q2cache-ok" -print -quit)" ]; then
     CONDA_PREFIX="$(pwd)/$VENV" "$VENV/bin/qiime" dev refresh-cache >/dev/null
     touch "$VENV/.q2cache-ok"
 fi
