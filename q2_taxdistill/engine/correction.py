@@ -1,15 +1,17 @@
 """From the student's predictions and the input labels to one lineage per contig.
 
 The input label is evidence, not only a training target. Each contig is judged on its
-*genome neighbourhood*: its nearest contigs in composition + co-abundance space, spread a
-few averaging steps along the neighbour graph (at most `GENOME_STEPS`; fewer where
-genomes have few contigs, see `workflow`). Contigs of one genome share
-composition and abundance profile, so the neighbourhood is mostly that genome, and its input
-labels say how that genome was labelled as a whole: a known species' contigs name it
-throughout (a strain's accessory genes now and then name a relative); a new species of a
-known genus names its sibling with partial support and scattered other taxa. The student's
-own prediction joins the vote as `PRIOR_WEIGHT` pseudo-labels, which is what speaks where
-the neighbourhood is unlabelled.
+*genome neighbourhood*: its nearest contigs in composition + co-abundance space
+(`neighbour_space`), spread a few averaging steps along the neighbour graph (at most
+`GENOME_STEPS`, fewer where taxa have few contigs: `genome_steps`). Contigs of one genome
+share composition and abundance profile, so the neighbourhood is mostly that genome, and its
+input labels say how that genome was labelled as a whole: a known species' contigs name it
+throughout (a strain's accessory and recombined pieces now and then name a relative); a new
+genus carries scattered names. Each label votes with its trust (`labels`: its support on the
+input's own scale), and the student's own prediction joins as `PRIOR_WEIGHT` pseudo-labels,
+which is what speaks where the neighbourhood is unlabelled. With the search's hits, species
+votes are weighed by the genome's identity to its reference (`weigh_species_by_identity`):
+labels alone cannot tell a novel species named after its only sibling from a strain of it.
 
 Per rank that gives a posterior distribution over taxa and "unnamed" (`label_evidence`).
 The decision (`decide`), top-down:
@@ -18,7 +20,9 @@ The decision (`decide`), top-down:
 - it is changed only when another taxon reaches `confidence`, and a rank the input does not
   name is filled only then;
 - otherwise the lineage stops above that rank (a new taxon, or a label its own genome
-  does not back).
+  does not back);
+- where the evidence cannot judge a taxon (too few contigs, or neighbourhoods that do not
+  resolve its genomes: `judged_ranks`) the input name stands.
 
 Without input labels, the student's neighbourhood-averaged prediction is cut at the deepest
 rank reaching `confidence` (`decode`).
@@ -30,17 +34,17 @@ import numpy as np
 import pandas as pd
 
 from .hits import same_species
-from .parameters import DEFAULTS
 from .neighbours import nearest_neighbours
+from .parameters import DEFAULTS
 from .taxonomy import N_RANKS, RANKS, format_lineage
 
 GENOME_STEPS = 3
 PRIOR_WEIGHT = 5.0
 KEEP = 0.5
 # The neighbour space: 136 TNF z-scores, then (with read counts) the square-rooted abundance
-# profile and the log depth. Weighted so the profile counts about as much as composition,
-# since a genome's contigs share it across samples: on the bundled example (before its
-# strains were added) these weights kept 20-contig neighbourhoods inside one genome.
+# profile and the log depth, weighted so the profile counts about as much as composition (a
+# genome's contigs share it across samples). The weights are those the student's neighbour
+# space had at d0d602b, moved here unchanged and not re-tuned.
 ABUNDANCE_WEIGHT = 15.0
 DEPTH_WEIGHT = 3.0
 
