@@ -5,16 +5,18 @@ A search tool's label is evidence, not truth. Two facts shape how much a label c
   it is *missing*, not a vote for "unknown".
 - A label's support (the `Confidence` column: MMseqs2's weighted fraction of fragments that
   agree with the name, Kraken2's share of k-mers in the clade) says how much of the contig
-  backs the name at its deepest rank. The label counts as that share of a vote there, the
-  rest going to "unnamed" (`support_trust`); ranks above it count fully. Partial support is
+  backs the name at its deepest rank. The label counts as that share of a vote there,
+  read on the input's own scale, the rest going to "unnamed" (`support_trust`); ranks above
+  it count fully. Partial support is
   *not* a mark of a relative on its own: real strains are mosaics of recombined pieces and
   mobile elements, so a known species' contigs often carry a few fragments of relatives
   (in `../shared/bench/dev-mosaic`, 3-54% of a known genome's correctly named contigs have
   support below 1, while the novel species named after a sibling have 22-78% and mean
   support 0.92-1.00, inside the known strains' 0.87-1.00: no rule on the labels alone
-  separates them). What separates them is the genome: the correction sums these votes over
-  a contig's genome neighbourhood, where a genome whose labels mostly back the name keeps
-  it and one whose labels are scattered or weakly supported loses it.
+  separates them). The correction sums these votes over a contig's genome neighbourhood: a
+  genome whose labels mostly back the name keeps it, one whose labels are scattered or
+  weakly supported loses it, and a novel species named after its only sibling keeps the
+  name unless the search's hits say its genome is too far from the reference (`hits`).
 """
 from dataclasses import dataclass
 
