@@ -79,10 +79,13 @@ def taxon_sizes(lineages):
 
 def cohesion(codes, rows):
     """Per rank (n, 7): the share of each contig's neighbours (`rows` without itself) whose
-    input label names the same taxon there; NaN where the contig names none."""
+    input label names the same taxon there; NaN where the contig names none. Counted one
+    neighbour column at a time, so memory stays at (n, 7), not (n, k, 7)."""
     own = np.where(codes >= 0, codes, -2)
-    same = (codes[rows[:, 1:]] == own[:, None, :]).mean(1)
-    return np.where(codes >= 0, same, np.nan)
+    same = np.zeros(codes.shape, np.int64)
+    for j in range(1, rows.shape[1]):
+        same += codes[rows[:, j]] == own
+    return np.where(codes >= 0, same / (rows.shape[1] - 1), np.nan)
 
 
 def judged_ranks(lineages, n_neighbours, codes=None, rows=None):
