@@ -303,3 +303,57 @@ def test_two_process_gloo_matches_single_process(embedder, model_dir, tmp_path):
         got = np.load(tmp_path / f"rank{rank}.npy")
         assert got.shape == expected.shape
         assert np.abs(got - expected).max() < 1e-5
+
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(),
+                                reason="needs a CUDA GPU (CI has none; benchmarks/gpu_checks.sh "
+                                       "runs these on a lent one)")
+
+
+@needs_cuda
+def test_cuda_fp32_matches_cpu_and_bf16_default_stays_close(embedder, model_dir, reference):
+    rng = np.random.default_rng(8)
+    seqs = short_contigs(reference[1], 16, seed=8) + [_random_dna(rng, 900)]
+    expected = embedder.embed(seqs)
+    fp32 = LanguageModelEmbedder.from_pretrained(str(model_dir), device="cuda", dtype="float32")
+    assert np.abs(fp32.embed(seqs) - expected).max() < 1e-3
+    default = LanguageModelEmbedder.from_pretrained(str(model_dir), device="cuda")
+    assert next(default.model.parameters()).dtype == torch.bfloat16
+    got = default.embed(seqs)
+    cosine = (got * expected).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(expected,
+                                                                                  axis=1)
+    assert cosine.min() > 0.98, cosine
+
+
+@needs_cuda
+def test_cuda_embeddings_repeat_exactly_and_do_not_depend_on_order_or_budget(model_dir,
+                                                                             reference):
+    gpu = LanguageModelEmbedder.from_pretrained(str(model_dir), device="cuda", dtype="float32")
+    seqs = short_contigs(reference[1], 24, seed=9)
+    first = gpu.embed(seqs)
+    assert np.array_equal(gpu.embed(seqs), first)
+    perm = np.random.default_rng(10).permutation(len(seqs))
+    for budget in (WINDOW, 10_000):
+        gpu.token_budget = budget
+        assert np.abs(gpu.embed([seqs[i] for i in perm]) - first[perm]).max() < 1e-4
+
+
+@needs_cuda
+def test_cuda_command_line_matches_cpu(model_dir, tmp_path):
+    from q2_taxdistill.engine.teacher.__main__ import main
+
+    rng = np.random.default_rng(11)
+    fasta = tmp_path / "contigs.fna"
+    fasta.write_text("".join(f">c{i}\n{_random_dna(rng, int(n))}\n"
+                             for i, n in enumerate(rng.integers(1000, 3000, 12))))
+    out = {}
+    for device in ("cpu", "cuda:0"):
+        args = ["--contigs", str(fasta), "--teacher", str(model_dir),
+                "--work-dir", str(tmp_path / f"work-{device}"),
+                "--output", str(tmp_path / f"out-{device}"), "--devices", device]
+        assert main(args) == 0
+        out[device] = np.load(tmp_path / f"out-{device}" / "embeddings.npy")
+    assert out["cpu"].shape == out["cuda:0"].shape == (12, 32)
+    cosine = (out["cpu"] * out["cuda:0"]).sum(1) / (
+        np.linalg.norm(out["cpu"], axis=1) * np.linalg.norm(out["cuda:0"], axis=1))
+    assert cosine.min() > 0.98, cosine
