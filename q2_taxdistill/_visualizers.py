@@ -3,12 +3,20 @@ import os
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from q2_taxdistill.engine.metrics import (
     RANKS, f1_by_threshold, lineage_elements, normalise_name, score_taxonomy)
 from q2_taxdistill._pages import render as _render
 from q2_taxdistill.engine.soft_labels import SoftLabels
+
+
+def _figure(**kwargs):
+    """A matplotlib figure; matplotlib is imported here, when a visualizer draws, not when the
+    plugin loads (every q2cli command loads it)."""
+    from matplotlib.figure import Figure as MatplotlibFigure
+
+    return MatplotlibFigure(**kwargs)
+
 
 # Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
 _OUTCOME_COLOURS = {"correct": "#009E73", "wrong": "#D55E00", "unlabelled": "#BBBBBB"}
@@ -85,7 +93,7 @@ def _outcome_plot(tables, output_dir):
     n = len(tables)
     cols = min(n, 3)
     rows = -(-n // cols)
-    fig = Figure(figsize=(4.6 * cols, 3.6 * rows + 0.8))
+    fig = _figure(figsize=(4.6 * cols, 3.6 * rows + 0.8))
     axes = fig.subplots(rows, cols, squeeze=False, sharey=True)
     x = np.arange(len(RANKS))
     for ax, (name, table) in zip(axes.flat, tables.items()):
@@ -122,7 +130,7 @@ def _line_style(i):
 
 def _f1_rank_plot(tables, output_dir):
     """F1 per rank, one line per taxonomy, to compare them at a glance."""
-    fig = Figure(figsize=(11, 4.6))
+    fig = _figure(figsize=(11, 4.6))
     ax = fig.subplots()
     x = np.arange(len(RANKS))
     for i, (name, table) in enumerate(tables.items()):
@@ -140,7 +148,7 @@ def _f1_rank_plot(tables, output_dir):
 
 def _threshold_plot(curves, positions, output_dir):
     """F1 against the confidence threshold, one panel per rank, one line per taxonomy."""
-    fig = Figure(figsize=(14, 7))
+    fig = _figure(figsize=(14, 7))
     axes = fig.subplots(2, 4, sharey=True, gridspec_kw={"hspace": 0.4})
     for r, (ax, rank) in enumerate(zip(axes.flat, RANKS)):
         for name, curve in curves.items():
@@ -255,7 +263,7 @@ def _teacher_top(soft_labels):
 
 def _confidence_plot(top, output_dir):
     """Histogram of the teacher's confidence, one panel per rank."""
-    fig = Figure(figsize=(14, 7))
+    fig = _figure(figsize=(14, 7))
     axes = fig.subplots(2, 4, sharex=True, gridspec_kw={"hspace": 0.3})
     bins = np.linspace(0, 1, 21)
     for r, (ax, rank) in enumerate(zip(axes.flat, RANKS)):
@@ -273,7 +281,7 @@ def _confidence_plot(top, output_dir):
 
 def _disagreement_plot(per_rank, output_dir):
     """Share of contigs whose input label the teacher contradicts, per rank."""
-    fig = Figure(figsize=(7.5, 4.2))
+    fig = _figure(figsize=(7.5, 4.2))
     ax = fig.subplots()
     x = np.arange(len(RANKS))
     share = per_rank["disagreement"].to_numpy(dtype=float)

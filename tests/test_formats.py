@@ -357,8 +357,8 @@ def test_student_round_trip(tmp_path):
     import torch
 
     from q2_taxdistill._transformers import _student_dir_to_student, _student_to_student_dir
-    from q2_taxdistill.engine.student import (
-        FeatureSpec, Student, StudentConfig, StudentNetwork)
+    from q2_taxdistill.engine.student import FeatureSpec, Student, StudentConfig
+    from q2_taxdistill.engine.student_network import StudentNetwork
     from q2_taxdistill.engine.taxonomy import TaxonomyTree
 
     tree = TaxonomyTree.from_lineages([("Bacteria", "Bacillota") + (None,) * 5,

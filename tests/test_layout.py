@@ -143,3 +143,18 @@ def test_the_engine_imports_no_framework_nor_the_adapter(path):
         elif top == "q2_taxdistill" and not imported.startswith("q2_taxdistill.engine"):
             bad.add(imported)  # the top package or an adapter module
     assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
+
+
+def test_loading_the_plugin_imports_neither_torch_nor_matplotlib():
+    """q2cli loads every installed plugin for every command (`qiime tools import` too): torch
+    (~1.4 s, ~180 MB resident) and matplotlib come in only when an action needs them."""
+    import subprocess
+    import sys
+
+    code = ("import sys, q2_taxdistill.plugin_setup; "
+            "print(' '.join(m for m in ('torch', 'matplotlib', 'transformers', 'faiss') "
+            "if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "", f"loading the plugin imported {done.stdout.strip()}"

@@ -255,7 +255,7 @@ def test_student_targets_built_once_equal_those_built_per_batch():
     """Small inputs index targets built once for all contigs; large ones build each batch's:
     both give the same numbers, so training does not depend on the input's size."""
     from q2_taxdistill.engine.labels import EncodedLabels
-    from q2_taxdistill.engine.student import _Targets
+    from q2_taxdistill.engine.student_network import _Targets
 
     rng = np.random.default_rng(3)
     n, n_classes = 400, [1, 2, 3, 4, 5, 6, 9]
@@ -279,7 +279,7 @@ def test_student_targets_built_once_equal_those_built_per_batch():
 
 
 def test_default_threads_are_the_free_processors(monkeypatch):
-    from q2_taxdistill.engine import student as module
+    from q2_taxdistill.engine import student_network as module
 
     monkeypatch.setattr(module.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)

@@ -26,7 +26,6 @@ and is reproducible only on one thread. faiss-cpu is one wheel (numpy its only d
 maintained by Meta, and on conda-forge for QIIME 2 environments.
 """
 import numpy as np
-import torch
 
 from .parameters import DEFAULTS
 from .progress import report
@@ -55,6 +54,8 @@ def nearest_neighbours(x, k, method="auto", seed=DEFAULTS.seed, stage="neighbour
 
 
 def _exact(x, k, stage, block=512):
+    import torch  # here, not at the top: loading the plugin does not import torch
+
     ref = torch.from_numpy(x)
     ref_sq = (ref * ref).sum(1)
     out = np.empty((len(x), k), dtype=np.int64)
@@ -109,6 +110,8 @@ def _approximate(x, k, seed, stage):
 
 def _exact_rows(x, rows, k):
     """Exact neighbours of the given rows only (a fallback for a handful of rows)."""
+    import torch
+
     ref = torch.from_numpy(x)
     q = ref[torch.from_numpy(rows)]
     d = (ref * ref).sum(1)[None, :] - 2.0 * (q @ ref.T)
