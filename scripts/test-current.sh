@@ -5,6 +5,11 @@
 #
 # DIR holds source trees of the public repositories qiime2/q2-types, qiime2/q2cli,
 # qiime2/q2templates, qiime2/q2galaxy and qiime2/q2-taxa (e.g. `git clone` each into DIR).
+# q2-types may come without three test databases whose blobs a mirror lacks; then
+# `git archive HEAD | tar -x` stops before setup.py. Leave them out, nothing here reads them:
+#   git archive HEAD -- . ':!q2_types/reference_db/tests/data/good_eggnog/eggnog.db' \
+#     ':!q2_types/reference_db/tests/data/good_eggnog/eggnog.taxa.db.traverse.pkl' \
+#     ':!q2_types/reference_db/tests/data/single_eggnog/eggnog.db' | tar -x -C DIR/q2-types
 # Builds a venv (VENV, default .venv-current) with rachis from PyPI (RACHIS, default
 # 2026.4.0), those sources, CPU torch and the plugin (editable); then runs the test suite
 # (the README tutorial included, through q2cli), templates the Galaxy tools of taxdistill and
