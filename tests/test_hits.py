@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from q2_taxdistill.engine.correction import decide, label_evidence, weigh_species_by_identity
+from q2_taxdistill.engine.correction import (decide, label_evidence, refute_species,
+                                            weigh_species_by_identity)
 from q2_taxdistill.engine.errors import InputError, TaxDistillWarning
 from q2_taxdistill.engine.hits import COLUMNS, best_hits, genome_identity, same_species
 from q2_taxdistill.engine.labels import encode_labels
@@ -92,6 +93,27 @@ def test_a_novel_species_loses_its_siblings_name_and_a_strain_keeps_it():
     decisions, _ = decide(label_evidence(labels, student, rows), tree, labels.codes, 0.7)
     assert all(d.lineage == lineages[0] for d in decisions[:40])
     assert all(d.lineage == lineages[0][:SPECIES] + (None,) for d in decisions[40:])
+
+
+def test_hits_refute_a_species_name_the_neighbour_votes_cannot_judge():
+    """Where a taxon's contigs are not cohesive its input names stand unjudged (judged_ranks);
+    a species name there still falls when the genome lies well below the species boundary,
+    and stays for a strain above it or a contig without hits."""
+    lineages = [parse_lineage("d__D; p__P; c__C; o__O; f__F; g__G; s__S1")] * 4
+    tree = TaxonomyTree.from_lineages(lineages)
+    labels = encode_labels(tree, lineages, np.ones(4))
+    judged = np.array([SPECIES, SPECIES, SPECIES, N_RANKS])   # the last one is judged
+    identity = np.array([80.0, 98.5, np.nan, 80.0])
+    codes, refuted = refute_species(labels.codes, judged, identity)
+    assert refuted == 1
+    assert codes[:, SPECIES].tolist() == [-1, 0, 0, 0]
+    assert (codes[:, :SPECIES] == labels.codes[:, :SPECIES]).all()
+    student = [np.full((4, tree.n_classes(r) + 1), 0.5, np.float32) for r in range(N_RANKS)]
+    rows = np.array([[i, i] for i in range(4)])
+    decisions, _ = decide(label_evidence(labels, student, rows), tree, codes, 0.7,
+                          judged_ranks=judged)
+    assert decisions[0].lineage == lineages[0][:SPECIES] + (None,)
+    assert decisions[1].lineage == decisions[2].lineage == lineages[0]
 
 
 @pytest.mark.skipif(shutil.which("mmseqs") is None, reason="MMseqs2 is not installed")

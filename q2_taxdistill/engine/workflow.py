@@ -10,7 +10,8 @@ import pandas as pd
 
 from .abundance import depth_from_counts
 from .correction import (decide, decode, genome_steps, judged_ranks, label_evidence,
-                         neighbour_space, neighbourhood, smooth, weigh_species_by_identity)
+                         neighbour_space, neighbourhood, refute_species, smooth,
+                         weigh_species_by_identity)
 from .errors import InputError, preview
 from .hits import best_hits, genome_identity
 from .parameters import DEFAULTS, check
@@ -323,11 +324,18 @@ def correct(student, contigs, counts=None, taxonomy=None, confidence=DEFAULTS.co
         judged, why = judged_ranks(lineages, rows.shape[1] - 1, labels.codes, rows)
         if why:
             notice("correction", why)
+        standing = labels.codes
+        if hits is not None:
+            standing, refuted = refute_species(labels.codes, judged, identity, species_identity)
+            if refuted:
+                notice("correction", f"hits: {refuted} contig(s) not judged at species lose "
+                                     f"their species name: their genome neighbourhood lies "
+                                     f"below {species_identity}% identity to it")
         steps = genome_steps(lineages, rows.shape[1] - 1)
         report("correction", message=f"genome neighbourhoods: {rows.shape[1]} contigs, "
                                      f"{steps} averaging step(s)")
         evidence = label_evidence(labels, probabilities, rows, steps=steps)
-        decisions, _ = decide(evidence, student.tree, labels.codes, confidence,
+        decisions, _ = decide(evidence, student.tree, standing, confidence,
                               judged_ranks=judged)
         notice("correction", "input labels of the scored contigs: " + ", ".join(
             f"{v} {k}" for k, v in _outcomes(lineages, decisions).items()))
