@@ -228,7 +228,10 @@ def test_an_epoch_draws_at_most_epoch_contigs(example, trained, monkeypatch):
     step = torch.optim.AdamW.step
     monkeypatch.setattr(torch.optim.AdamW, "step",
                         lambda self, *a, **k: steps.append(1) or step(self, *a, **k))
-    # One worker: the optimiser steps are counted in this process.
+    # Training in this process (as where fork is missing), so its optimiser steps are counted.
+    from q2_taxdistill.engine import student_network
+
+    monkeypatch.setattr(student_network, "_can_fork", lambda: False)
     config = StudentConfig(n_folds=2, max_epochs=2, patience=5, batch_size=16, epoch_contigs=64,
                            threads=1)
     workflow.distill(example["contigs"], example["taxonomy"], soft, example["counts"],
