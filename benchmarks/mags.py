@@ -19,9 +19,9 @@ with the folder's search hits, scored as a column of its own):
 Scores per rank over all MAGs: F1 of the MAG lineage against its genome's truth, and against
 its oracle (the truth cut at the deepest rank the labels' reference database holds for the
 genome: what labels can know; a name below it is not scored); species named
-for known- and for novel-species genomes; contigs of another family flagged (conflicting at
-family or above): precision and recall; the estimated contamination (at the deepest rank
-named) within 5 points of the true foreign share of bp. `--scale` times 10^4 MAGs over 10^6
+for known- and for novel-species genomes; contigs of another family flagged (a confident
+conflict at family or above): precision and recall; the estimated contamination (at the
+judged rank) within 5 points of the true foreign share of bp. `--scale` times 10^4 MAGs over 10^6
 synthetic contigs instead.
 
     .venv/bin/python benchmarks/mags.py ../shared/bench/dev ../shared/bench/dev-strains \\
@@ -214,7 +214,8 @@ def evaluate(bench, taxonomies, replicates, seed):
             predictions = {"strict LCA": strict_lca(taxonomy, lengths, bins),
                            "bp-majority": bp_majority(taxonomy, lengths, bins),
                            "taxdistill": calls.taxonomy["Taxon"]}
-            flagged = calls.contigs["conflict rank"].isin(RANKS[:FAMILY + 1]) \
+            flagged = (calls.contigs["flagged"]
+                       & calls.contigs["conflict rank"].isin(RANKS[:FAMILY + 1])) \
                 .reindex(bins.index).to_numpy()
             estimate = calls.summary["contamination"].reindex(info.index).fillna(0.0)
             rows[name].append({"predictions": predictions, "info": info,
