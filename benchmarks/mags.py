@@ -8,7 +8,8 @@ in turn (the next wider one where the folder has no such genome). A contig is in
 only. Each replicate is one binning of the folder. The MAGs are named from the folder's input
 labels and from corrected labels (refine-taxonomy's; `--corrected` takes its exported
 taxonomy.tsv, one per folder in order, else the engine's teach -> distill -> correct with
-refine-taxonomy's defaults runs here and its result is kept under --work):
+refine-taxonomy's defaults runs here and its result is kept under --work; with --hits also
+with the folder's search hits, scored as a column of its own):
 
 * strict LCA: the deepest lineage shared by every labelled contig of the MAG, the rule of
   q2-annotate's kraken2-to-mag-features;
@@ -18,9 +19,9 @@ refine-taxonomy's defaults runs here and its result is kept under --work):
 Scores per rank over all MAGs: F1 of the MAG lineage against its genome's truth, and against
 its oracle (the truth cut at the deepest rank the labels' reference database holds for the
 genome: what labels can know; a name below it is not scored); species named
-for known- and for novel-species genomes; contigs of another family flagged (conflicting at
-family or above): precision and recall; the estimated contamination (at the deepest rank
-named) within 5 points of the true foreign share of bp. `--scale` times 10^4 MAGs over 10^6
+for known- and for novel-species genomes; contigs of another family flagged (a confident
+conflict at family or above): precision and recall; the estimated contamination (at the
+judged rank) within 5 points of the true foreign share of bp. `--scale` times 10^4 MAGs over 10^6
 synthetic contigs instead.
 
     .venv/bin/python benchmarks/mags.py ../shared/bench/dev ../shared/bench/dev-strains \\
@@ -42,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 
 from q2_taxdistill.engine import mags, workflow  # noqa: E402
 from q2_taxdistill.engine.errors import TaxDistillWarning  # noqa: E402
+from q2_taxdistill.engine.hits import COLUMNS  # noqa: E402
 from q2_taxdistill.engine.metrics import score_taxonomy  # noqa: E402
 from q2_taxdistill.engine.sequences import Contigs  # noqa: E402
 from q2_taxdistill.engine.taxonomy import RANKS, format_lineage, parse_lineage  # noqa: E402
@@ -56,21 +58,31 @@ def _read_taxonomy(path):
                        keep_default_na=False, na_values=[""])
 
 
-def corrected_labels(bench, labels, work):
-    """The engine's corrected taxonomy of a folder (refine-taxonomy's defaults), kept."""
-    out = work / f"{bench.name}-{Path(labels).stem}-corrected.tsv"
-    if out.exists():
-        return _read_taxonomy(out)
+def corrected_labels(bench, labels, work, hits=None):
+    """The engine's corrected taxonomy of a folder (refine-taxonomy's defaults), kept; with
+    `hits` (a BLAST6 file of the folder), also the one corrected with them (same student).
+    Returns {"corrected": ..., "corrected + hits": ...} (the latter only with hits)."""
+    outs = {"corrected": work / f"{bench.name}-{Path(labels).stem}-corrected.tsv"}
+    if hits:
+        outs["corrected + hits"] = work / f"{bench.name}-{Path(labels).stem}-corrected-hits.tsv"
+    if all(out.exists() for out in outs.values()):
+        return {name: _read_taxonomy(out) for name, out in outs.items()}
     fasta = next(bench / n for n in ("contigs.fna.gz", "contigs.fna") if (bench / n).exists())
     contigs = Contigs.from_fasta(str(fasta), stream=True)
     taxonomy = _read_taxonomy(bench / labels)
     counts = pd.read_csv(bench / "counts.tsv", sep="\t", index_col=0)
     soft = workflow.teach(contigs, taxonomy)
     student = workflow.distill(contigs, taxonomy, soft, counts)
-    corrected = workflow.correct(student, contigs, counts, taxonomy)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    corrected.to_csv(out, sep="\t")
-    return corrected
+    result = {}
+    for name, out in outs.items():
+        table = None
+        if name == "corrected + hits":
+            table = pd.read_csv(bench / hits, sep="\t", header=None, names=COLUMNS,
+                                dtype={"qseqid": str, "sseqid": str})
+        result[name] = workflow.correct(student, contigs, counts, taxonomy, hits=table)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        result[name].to_csv(out, sep="\t")
+    return result
 
 
 def _relation(lineage_a, lineage_b):
@@ -202,7 +214,8 @@ def evaluate(bench, taxonomies, replicates, seed):
             predictions = {"strict LCA": strict_lca(taxonomy, lengths, bins),
                            "bp-majority": bp_majority(taxonomy, lengths, bins),
                            "taxdistill": calls.taxonomy["Taxon"]}
-            flagged = calls.contigs["conflict rank"].isin(RANKS[:FAMILY + 1]) \
+            flagged = (calls.contigs["flagged"]
+                       & calls.contigs["conflict rank"].isin(RANKS[:FAMILY + 1])) \
                 .reindex(bins.index).to_numpy()
             estimate = calls.summary["contamination"].reindex(info.index).fillna(0.0)
             rows[name].append({"predictions": predictions, "info": info,
@@ -269,8 +282,10 @@ def run_benchmark(args):
         start = time.monotonic()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            taxonomies["corrected"] = (_read_taxonomy(corrected[i]) if i < len(corrected)
-                                       else corrected_labels(bench, args.labels, work))
+            if i < len(corrected):
+                taxonomies["corrected"] = _read_taxonomy(corrected[i])
+            else:
+                taxonomies.update(corrected_labels(bench, args.labels, work, args.hits))
         print(f"# {bench.name}: corrected labels in {time.monotonic() - start:.0f} s",
               file=sys.stderr)
         runs, per_mag = evaluate(bench, taxonomies, args.replicates, args.seed)
@@ -282,6 +297,8 @@ def run_benchmark(args):
     rules = [("input", "strict LCA"), ("input", "bp-majority"), ("input", "taxdistill"),
              ("corrected", "strict LCA"), ("corrected", "bp-majority"),
              ("corrected", "taxdistill")]
+    if all("corrected + hits" in extra for _, _, extra in all_rows):
+        rules.append(("corrected + hits", "taxdistill"))
     print(f"MAGs: {args.replicates} binnings per folder (seed {args.seed}), labels "
           f"{args.labels}\n")
     for folder, table, extra in all_rows:
@@ -359,6 +376,10 @@ def main():
     parser.add_argument("--corrected", type=Path, action="append",
                         help="corrected taxonomy TSV (refine-taxonomy, exported), one per "
                              "folder in order; else the engine computes it")
+    parser.add_argument("--hits", nargs="?", const="mmseqs2_tophits.tsv",
+                        help="also correct the labels with the contigs' search hits (BLAST6 "
+                             "file in each folder; default mmseqs2_tophits.tsv) and score "
+                             "classify-mags on those ('corrected + hits')")
     parser.add_argument("--replicates", type=int, default=5)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--work", type=Path, default=ROOT / "bench-output" / "mags")

@@ -82,7 +82,8 @@ def _classify(taxonomy, contigs, bins, mag_map, majority, map_available):
 
 def _metadata(summary):
     frame = summary.copy()
-    frame["rank"] = frame["rank"].replace("", np.nan)
+    for column in ("rank", "judged rank"):
+        frame[column] = frame[column].replace("", np.nan)
     frame.index = frame.index.rename("id")
     return framework.Metadata(frame)
 
@@ -219,6 +220,7 @@ def _summarize(output_dir, calls, majority):
         "Confidence": flagged["Confidence"].to_numpy(dtype=float),
         "contig taxonomy": [_escape(t) for t in flagged["Taxon"]],
         "MAG taxonomy": [_escape(t) for t in flagged["MAG taxon"]],
+        "judged against": [_escape(t) for t in flagged["MAG reference"]],
     })
     named = summary["rank"].value_counts().reindex(list(RANKS), fill_value=0)
     context = {
@@ -228,6 +230,7 @@ def _summarize(output_dir, calls, majority):
         "n_unassigned": int((summary["rank"] == "").sum()),
         "depths": ", ".join(f"{rank} {int(n)}" for rank, n in named.items() if n),
         "majority": majority,
+        "confidence": DEFAULTS.confidence,
         "mag_table": _sortable(table, numbers, "mags"),
         "contig_table": _sortable(contig_table, {"bp": "number", "Confidence": "number"},
                                   "flagged"),

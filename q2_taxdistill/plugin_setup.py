@@ -343,11 +343,14 @@ plugin.methods.register_function(
         "mag_taxonomy": "One lineage per MAG (IDs: the bin IDs), with Confidence = the share "
                         "of the MAG's labelled bp whose labels back its deepest rank named.",
         "contamination": "Per MAG: lineage, deepest rank, Confidence, contigs, bp, labelled bp "
-                         "share, contamination at each rank (share of the labelled bp whose "
-                         "label names another taxon at that rank or above; empty below the "
-                         "deepest rank named) and at the deepest rank, flagged contigs. A "
-                         "metadata table: 'qiime metadata tabulate' (q2-metadata) shows it, "
-                         "'qiime tools export' writes it as TSV.",
+                         "share, the reference lineage contamination is judged against (the "
+                         "name, continued below it where one taxon outweighs the rest) and "
+                         "the rank it is judged to, contamination at each rank (share of the "
+                         "labelled bp whose label names, with Confidence >= 0.7, another "
+                         "taxon at that rank or above, or one where the MAG is a new taxon; "
+                         "empty below the judged rank) and at the judged rank, flagged "
+                         "contigs. A metadata table: 'qiime metadata tabulate' (q2-metadata) "
+                         "shows it, 'qiime tools export' writes it as TSV.",
     },
     name="MAG taxonomy and contamination from contig labels",
     description=(
@@ -355,8 +358,9 @@ plugin.methods.register_function(
         "confidence: a rank is named when one taxon has more than 'majority' of the vote of "
         "the contigs that agree with the name so far, so a few stray contigs leave the name "
         "standing (strict LCA would drop it) and a MAG whose contigs mostly name no species "
-        "gets none. The contigs that conflict with the MAG's lineage measure its "
-        "contamination. No reference database or marker genes; summarize-mags shows the "
+        "gets none. The contigs whose confident labels (Confidence >= 0.7) conflict with the "
+        "MAG's lineage, continued below its name where one taxon outweighs the rest, measure "
+        "its contamination. No reference database or marker genes; summarize-mags shows the "
         "flagged contigs."),
     citations=[citations["taxdistill2026"]],
     examples={"classify_mags": _examples.classify_mags},

@@ -78,6 +78,57 @@ def test_votes_are_weighed_by_length():
     assert calls.summary.loc["m1", "flagged contigs"] == 10
 
 
+def test_a_weakly_supported_conflicting_label_is_not_counted_as_foreign():
+    rows = [(f"c{i}", "m1", A, 1.0, 9000) for i in range(8)] + [
+        ("weak", "m1", FAR, 0.6, 9000), ("firm", "m1", FAR, 0.9, 9000)]
+    calls = _classify(rows)
+    assert calls.taxonomy.loc["m1", "Taxon"] == A
+    assert calls.summary.loc["m1", "contamination"] == pytest.approx(0.1)
+    assert calls.conflicts.index.tolist() == ["firm"]
+    assert calls.contigs.loc["weak", "conflict rank"] == "phylum"
+    assert not calls.contigs.loc["weak", "flagged"]
+    lenient = _classify(rows, confidence=0.5)
+    assert lenient.summary.loc["m1", "contamination"] == pytest.approx(0.2)
+    assert sorted(lenient.conflicts.index) == ["firm", "weak"]
+    with pytest.raises(InputError, match="confidence"):
+        _classify(rows, confidence=0.0)
+
+
+def test_contamination_is_judged_below_the_name_where_one_taxon_leads():
+    rows = [("a", "m1", A, 1.0, 4500), ("b", "m1", A2, 1.0, 3000),
+            ("g", "m1", A_GENUS, 1.0, 2500)]
+    calls = _classify(rows)
+    summary = calls.summary.loc["m1"]
+    assert calls.taxonomy.loc["m1", "Taxon"] == A_GENUS
+    assert summary["reference"] == A
+    assert summary["judged rank"] == "species"
+    assert summary["contamination"] == pytest.approx(0.3)
+    assert summary["contamination species"] == pytest.approx(0.3)
+    assert summary["contamination genus"] == 0
+    assert calls.conflicts.index.tolist() == ["b"]
+    assert calls.conflicts.loc["b", "MAG reference"] == A
+
+
+def test_a_mag_new_at_a_rank_flags_the_contigs_that_name_a_taxon_there():
+    rows = [(f"g{i}", "m1", A_GENUS, 0.95, 1000) for i in range(7)] + [
+        ("known", "m1", A, 0.95, 3000)]
+    calls = _classify(rows)
+    summary = calls.summary.loc["m1"]
+    assert calls.taxonomy.loc["m1", "Taxon"] == A_GENUS
+    assert summary["reference"] == A_GENUS
+    assert summary["judged rank"] == "species"
+    assert summary["contamination"] == pytest.approx(0.3)
+    assert calls.conflicts.index.tolist() == ["known"]
+    assert calls.contigs.loc["known", "conflict rank"] == "species"
+    # Labels without a Confidence (an LCA of tied hits) may stop at the genus only because
+    # their hits tied: they do not make the MAG new at the species.
+    unsupported = _classify([r[:3] + (np.nan,) + r[4:] for r in rows])
+    assert unsupported.taxonomy.loc["m1", "Taxon"] == A_GENUS
+    assert unsupported.summary.loc["m1", "judged rank"] == "genus"
+    assert unsupported.summary.loc["m1", "contamination"] == 0
+    assert unsupported.conflicts.empty
+
+
 def test_a_majority_parameter_above_half_is_stricter():
     rows = [(f"c{i}", "m1", A, 1.0, 1000) for i in range(7)] + [
         (f"x{i}", "m1", FAR, 1.0, 1000) for i in range(3)]
@@ -193,7 +244,8 @@ def test_classify_mags_action(q2_inputs):
     assert table.loc["bin01", "flagged contigs"] == 4
     assert table.loc["bin01", "contamination phylum"] > 0
     assert table.loc["bin02", "contamination"] == pytest.approx(0.0)
-    assert set(table.columns) >= {"Taxon", "rank", "Confidence", "contamination species"}
+    assert set(table.columns) >= {"Taxon", "rank", "Confidence", "contamination species",
+                                  "reference", "judged rank"}
 
 
 def test_classify_mags_without_bins_says_how_to_give_them(q2_inputs):

@@ -23,11 +23,51 @@ whose contigs mostly stop at the genus (a novel species, once its labels are cor
 names no species. Strict LCA (q2-annotate's kraken2-to-mag-features) is the unanimous
 special case: one stray contig cuts it.
 
-Contamination at a rank: the share of the MAG's labelled bp whose label names another taxon
-at that rank or above it (the contig's first conflicting rank), judged down to the deepest
-rank the MAG names (NaN below it: there is no name to conflict with). The MAG's Confidence
-is the share of its labelled bp whose labels back its deepest name; the rest of the labelled
-bp either conflicts (contamination) or stops above that rank.
+Contamination is meant as the share of the MAG's bp that comes from other genomes, as far as
+the labels can tell. It is judged against a reference lineage and counted from confident
+conflicts:
+
+* reference: the MAG's name, continued below its deepest rank while, among the contigs that
+  agree so far, one taxon has more vote than any other and more than "no name" (a plurality,
+  not the majority naming needs). A MAG named only to the family because its genus vote
+  split 45 / 30 / 25 (genus G, genus H, no genus) is judged against G, so H's contigs count.
+  An exact tie gives no reference: nothing says which side is foreign.
+* a MAG new at a rank: where instead "no name" has more than `majority` of the vote of the
+  contigs that carry a Confidence, the MAG is a taxon that the labels' database lacks at
+  that rank (a novel species whose corrected labels stop at the genus), and contigs naming
+  a taxon there conflict with it (a known congeneric species binned with it). Only labels
+  with a Confidence count for this: a label without one (a plain LCA of tied hits, such as
+  MMseqs2's whole-contig `taxonomy`) may stop above a rank because its hits tied, which says
+  nothing about novelty.
+* flagged (counted as foreign): a contig whose label conflicts with the reference (names
+  another taxon at a rank where both name one, or names one where the MAG is new) and whose
+  Confidence reaches `confidence` (refine-taxonomy's default, 0.7: corrected labels at or
+  above it are ones the correction would assign on its own evidence, below it input labels
+  it kept on at least half of it; empty: trusted). A conflicting label below that is weak
+  evidence against the bin: in strains, the contigs of accessory segments taken from a
+  relative carry the relative's name with split support (benchmarks/mags.py, dev-strains:
+  the contigs flagged at family or above with Confidence < 0.7 were 29% foreign, above it
+  96%); such contigs count as the MAG's own bp.
+
+Contamination at a rank: the flagged bp whose first conflict is at that rank or above, over
+the MAG's labelled bp, down to the judged rank (the deepest reference rank, or the rank
+where the MAG is new; NaN below it); `contamination` is the value there. Unlabelled bp are
+left out of the share, i.e. taken to be foreign at the rate of the labelled; bp labelled
+only above the judged rank, and weak conflicts, count as the MAG's own. What it trades: a
+contaminant whose labels stop above the judged rank, or that carries the MAG's own name
+(a novel species named after its sibling, congeneric species the labels do not tell apart),
+is missed; a novel taxon's own contigs that keep a relative's name confidently are counted
+as foreign. The MAG's Confidence is the share of its labelled bp whose labels back its
+deepest name (by the naming vote); the rest either conflicts with it or stops above it.
+
+Composition was measured and is not used (benchmarks/mags.py bins, corrected labels): the
+tetranucleotide distance of a confidently flagged contig to its MAG's backing contigs does
+not tell the MAG's own from foreign ones (AUC 0.42-0.61 on dev-strains and dev-mosaic:
+accessory segments carry their donor's composition); for weakly labelled conflicting
+contigs it does somewhat (AUC 0.73-0.82), but assigning them to the nearer of the MAG's own
+and its flagged contigs' composition (a per-MAG Gaussian likelihood ratio) did no better on
+precision and recall than moving the Confidence threshold, and for contigs labelled only
+above the judged rank it pulled in more of the MAG's own bp than foreign bp.
 """
 from dataclasses import dataclass
 
@@ -47,11 +87,14 @@ class MAGCalls:
     """What `classify_mags` decides.
 
     taxonomy: per MAG (index `Feature ID`, sorted), `Taxon` and `Confidence`.
-    summary: per MAG, its size, labelled share, deepest rank, contamination per rank and
-      overall (at the deepest rank named), flagged contigs.
+    summary: per MAG, its size, labelled share, deepest rank, the `reference` lineage and
+      `judged rank` contamination is judged against and down to, contamination per rank and
+      overall (at the judged rank), flagged contigs.
     contigs: per binned contig (index contig ID), `MAG`, `length`, its label (`Taxon`,
-      `Confidence`, empty when unlabelled) and `conflict rank` (the first rank where its label
-      names another taxon than its MAG's; empty when none).
+      `Confidence`, empty when unlabelled), `conflict rank` (the first rank where its label
+      names another taxon than its MAG's reference, or one where the MAG is new; empty when
+      none) and `flagged` (it conflicts with a Confidence that reaches `confidence`: counted
+      as foreign).
     """
     taxonomy: pd.DataFrame
     summary: pd.DataFrame
@@ -63,9 +106,11 @@ class MAGCalls:
 
     @property
     def conflicts(self) -> pd.DataFrame:
-        """The flagged contigs: those whose label conflicts with their MAG's lineage."""
-        flagged = self.contigs[self.contigs["conflict rank"] != ""]
-        return flagged.join(self.taxonomy["Taxon"].rename("MAG taxon"), on="MAG")
+        """The flagged contigs: those whose confident label conflicts with their MAG's
+        reference lineage (the ones counted as foreign)."""
+        flagged = self.contigs[self.contigs["flagged"]]
+        return flagged.join(self.taxonomy["Taxon"].rename("MAG taxon"), on="MAG") \
+            .join(self.summary["reference"].rename("MAG reference"), on="MAG")
 
     def composition(self, top: int = 5) -> pd.DataFrame:
         """Labelled bp per taxon at the rank where each MAG splits: its first rank with a
@@ -144,10 +189,10 @@ def check_bins(bins: pd.Series) -> pd.Series:
 
 
 def _confidence(taxonomy, labelled):
-    """The label support in [0, 1]; empty (or no column) is trusted (1)."""
+    """The label support in [0, 1], empty (or no column) trusted (1), and where it is given."""
     column = next((c for c in taxonomy.columns if str(c).lower() == "confidence"), None)
     if column is None:
-        return np.ones(len(taxonomy))
+        return np.ones(len(taxonomy)), np.zeros(len(taxonomy), dtype=bool)
     raw = taxonomy[column]
     values = pd.to_numeric(raw, errors="coerce")
     text = raw.isna() | raw.astype(str).str.strip().isin(["", "nan", "NaN"])
@@ -162,7 +207,7 @@ def _confidence(taxonomy, labelled):
         raise InputError(f"the taxonomy's Confidence must lie in [0, 1] (it weighs each "
                          f"contig's vote); contig(s) {preview(taxonomy.index[outside])} have "
                          f"others.")
-    return np.where(np.isfinite(values), values, 1.0)
+    return np.where(np.isfinite(values), values, 1.0), np.isfinite(values)
 
 
 def name_codes(taxa: pd.Series):
@@ -196,6 +241,33 @@ def _deepest(decided):
     return np.where(named.any(axis=1), N_RANKS - 1 - np.argmax(named[:, ::-1], axis=1), -1)
 
 
+def _tally(mag, n_mags, names, weight, active):
+    """Per MAG: the name (code) with the most vote among `active` contigs naming one (ties:
+    the smaller code), its vote, the runner-up's vote and the named vote in all; -1 / 0
+    where none is named."""
+    top = np.full(n_mags, -1, dtype=np.int64)
+    top_votes = np.zeros(n_mags)
+    second_votes = np.zeros(n_mags)
+    named_votes = np.zeros(n_mags)
+    named = active & (names >= 0)
+    if not named.any():
+        return top, top_votes, second_votes, named_votes
+    n_names = int(names[named].max()) + 1
+    key = mag[named].astype(np.int64) * n_names + names[named]
+    keys, inverse = np.unique(key, return_inverse=True)
+    votes = np.bincount(inverse.ravel(), weights=weight[named])
+    key_mag, key_name = keys // n_names, keys % n_names
+    order = np.lexsort((key_name, -votes, key_mag))
+    starts = np.r_[True, key_mag[order][1:] != key_mag[order][:-1]]
+    first = order[starts]
+    top[key_mag[first]] = key_name[first]
+    top_votes[key_mag[first]] = votes[first]
+    runner = np.flatnonzero(~starts & np.r_[False, starts[:-1]])
+    second_votes[key_mag[order[runner]]] = votes[order[runner]]
+    named_votes[:] = np.bincount(key_mag, weights=votes, minlength=n_mags)
+    return top, top_votes, second_votes, named_votes
+
+
 def _vote(mag, n_mags, codes, bp, weight_deepest, depth, majority):
     """The top-down vote: each MAG's name code per rank (-1 below its deepest name) and each
     contig's first conflicting rank (-1: none)."""
@@ -206,23 +278,11 @@ def _vote(mag, n_mags, codes, bp, weight_deepest, depth, majority):
     for r in range(N_RANKS):
         active = labelled & (conflict < 0) & open_[mag]
         voters = np.bincount(mag[active], weights=bp[active], minlength=n_mags)
-        named = active & (codes[:, r] >= 0)
-        weight = np.where(depth == r, weight_deepest, bp)[named]
-        n_names = int(codes[:, r].max()) + 1 if len(codes) else 0
-        winners = np.zeros(0, dtype=np.int64)
-        if named.any():
-            key = mag[named].astype(np.int64) * n_names + codes[named, r]
-            keys, inverse = np.unique(key, return_inverse=True)
-            votes = np.bincount(inverse.ravel(), weights=weight)
-            key_mag, key_name = keys // n_names, keys % n_names
-            order = np.lexsort((key_name, -votes, key_mag))
-            first = order[np.r_[True, key_mag[order][1:] != key_mag[order][:-1]]]
-            won = votes[first] > majority * voters[key_mag[first]]
-            winners = key_mag[first][won]
-            decided[winners, r] = key_name[first][won]
-        still = np.zeros(n_mags, dtype=bool)
-        still[winners] = True
-        open_ &= still
+        weight = np.where(depth == r, weight_deepest, bp)
+        top, top_votes, _, _ = _tally(mag, n_mags, codes[:, r], weight, active)
+        won = (top >= 0) & open_ & (top_votes > majority * voters)
+        decided[won, r] = top[won]
+        open_ &= won
         mag_name = decided[mag, r]
         clash = (conflict < 0) & labelled & (mag_name >= 0) & (codes[:, r] >= 0) \
             & (codes[:, r] != mag_name)
@@ -230,16 +290,58 @@ def _vote(mag, n_mags, codes, bp, weight_deepest, depth, majority):
     return decided, conflict
 
 
+def _reference(mag, n_mags, codes, bp, weight_deepest, depth, decided, majority, supported):
+    """What contamination is judged against (module text): the MAG's name, continued below
+    its deepest rank while the taxon with the most vote there outweighs the vote for no
+    name; where instead no name has more than `majority` of the vote of the contigs that
+    carry a Confidence (`supported`), the MAG is a taxon new at that rank and the contigs
+    naming one there conflict. Returns the reference codes (MAGs x 7), each MAG's judged
+    rank (its deepest reference rank, or the rank where it is new; -1: none) and each
+    contig's first conflicting rank (-1: none)."""
+    labelled = depth >= 0
+    reference = decided.copy()
+    judged = _deepest(decided)
+    conflict = np.full(len(mag), -1, dtype=np.int64)
+    open_ = np.ones(n_mags, dtype=bool)
+    for r in range(N_RANKS):
+        beyond = open_ & (judged < r)
+        if beyond.any():
+            active = labelled & (conflict < 0) & beyond[mag]
+            weight = np.where(depth == r, weight_deepest, bp)
+            voters = np.bincount(mag[active], weights=bp[active], minlength=n_mags)
+            top, top_votes, second, named_votes = _tally(mag, n_mags, codes[:, r], weight,
+                                                         active)
+            extend = beyond & (top >= 0) & (top_votes > voters - named_votes) \
+                & (top_votes > second)
+            reference[extend, r] = top[extend]
+            backed = active & supported
+            voters_s = np.bincount(mag[backed], weights=bp[backed], minlength=n_mags)
+            named_s = _tally(mag, n_mags, codes[:, r], weight, backed)[3]
+            new = beyond & ~extend & (voters_s > 0) & (voters_s - named_s > majority * voters_s)
+            judged = np.where(extend | new, r, judged)
+            open_ &= ~beyond | extend
+            novel = active & new[mag] & (codes[:, r] >= 0)
+            conflict[novel] = r
+        name = reference[mag, r]
+        clash = (conflict < 0) & labelled & (name >= 0) & (codes[:, r] >= 0) \
+            & (codes[:, r] != name)
+        conflict[clash] = r
+    return reference, judged, conflict
+
+
 def classify_mags(taxonomy: pd.DataFrame, lengths: pd.Series, bins: pd.Series,
-                  majority: float = DEFAULTS.majority) -> MAGCalls:
+                  majority: float = DEFAULTS.majority,
+                  confidence: float = DEFAULTS.confidence) -> MAGCalls:
     """Name each MAG and measure its contamination from its contigs' labels (module text).
 
     taxonomy: contig labels (`Taxon`, optional `Confidence`), e.g. refine-taxonomy's output;
     lengths: bp per contig ID (every binned contig must have one); bins: contig -> MAG ID.
+    confidence: the Confidence a conflicting label needs to count as foreign (flagged);
+    refine-taxonomy's `confidence` default, the evidence at which it names a taxon itself.
     Contigs of a bin without a label count as unlabelled; labels and contigs in no bin are
     not used; both are said (`notice`).
     """
-    check(majority=majority)
+    check(majority=majority, confidence=confidence)
     if "Taxon" not in taxonomy.columns:
         raise InputError("the contig taxonomy has no 'Taxon' column.")
     bins = check_bins(bins)
@@ -276,47 +378,55 @@ def classify_mags(taxonomy: pd.DataFrame, lengths: pd.Series, bins: pd.Series,
     codes, names = name_codes(labels["Taxon"])
     depth = _deepest(codes)
     labelled = depth >= 0
-    support = _confidence(labels, labelled)
+    support, supported = _confidence(labels, labelled)
     bp = lengths.reindex(bins.index).to_numpy(np.float64)
     mag_ids, mag = np.unique(bins.to_numpy(dtype=str), return_inverse=True)
     mag = mag.ravel().astype(np.int64)
     n_mags = len(mag_ids)
-    decided, conflict = _vote(mag, n_mags, codes, bp, bp * support, depth, majority)
+    decided, vote_conflict = _vote(mag, n_mags, codes, bp, bp * support, depth, majority)
+    reference, judged, conflict = _reference(mag, n_mags, codes, bp, bp * support, depth,
+                                             decided, majority, supported & labelled)
+    flagged = (conflict >= 0) & (support >= confidence)
 
     mag_depth = _deepest(decided)
     total_bp = np.bincount(mag, weights=bp, minlength=n_mags)
     labelled_bp = np.bincount(mag, weights=bp * labelled, minlength=n_mags)
     rows = np.arange(len(mag))
     at_depth = np.maximum(mag_depth[mag], 0)
-    backs = labelled & (conflict < 0) & (mag_depth[mag] >= 0) \
+    backs = labelled & (vote_conflict < 0) & (mag_depth[mag] >= 0) \
         & (codes[rows, at_depth] == decided[mag, at_depth])
     backing_bp = np.bincount(mag, weights=bp * backs, minlength=n_mags)
     with np.errstate(invalid="ignore", divide="ignore"):
-        confidence = np.where(mag_depth >= 0, backing_bp / labelled_bp, np.nan)
+        confidence_share = np.where(mag_depth >= 0, backing_bp / labelled_bp, np.nan)
         per_rank = {}
         for r in range(N_RANKS):
-            against = labelled & (conflict >= 0) & (conflict <= r)
+            against = flagged & (conflict <= r)
             share = np.bincount(mag, weights=bp * against, minlength=n_mags) / labelled_bp
-            per_rank[f"contamination {RANKS[r]}"] = np.where(r <= mag_depth, share, np.nan)
+            per_rank[f"contamination {RANKS[r]}"] = np.where(r <= judged, share, np.nan)
     overall = np.full(n_mags, np.nan)
-    judged = mag_depth >= 0
-    overall[judged] = np.stack(list(per_rank.values()), axis=1)[judged, mag_depth[judged]]
+    assessed = judged >= 0
+    overall[assessed] = np.stack(list(per_rank.values()), axis=1)[assessed, judged[assessed]]
 
-    lineages = [format_lineage([names[r][c] if c >= 0 else None for r, c in enumerate(row)])
-                for row in decided]
+    def lineage_text(row):
+        return format_lineage([names[r][c] if c >= 0 else None for r, c in enumerate(row)])
+
+    lineages = [lineage_text(row) for row in decided]
+    references = [lineage_text(row) for row in reference]
     index = pd.Index(mag_ids, name="Feature ID")
-    mag_taxonomy = pd.DataFrame({"Taxon": lineages, "Confidence": np.round(confidence, 4)},
-                                index=index)
+    mag_taxonomy = pd.DataFrame({"Taxon": lineages,
+                                 "Confidence": np.round(confidence_share, 4)}, index=index)
     summary = pd.DataFrame({
         "Taxon": lineages,
         "rank": [RANKS[d] if d >= 0 else "" for d in mag_depth],
-        "Confidence": confidence,
+        "Confidence": confidence_share,
         "contigs": np.bincount(mag, minlength=n_mags),
         "bp": total_bp.astype(np.int64),
         "labelled bp share": labelled_bp / np.where(total_bp > 0, total_bp, 1),
+        "reference": references,
+        "judged rank": [RANKS[d] if d >= 0 else "" for d in judged],
         "contamination": overall,
         **per_rank,
-        "flagged contigs": np.bincount(mag, weights=conflict >= 0, minlength=n_mags)
+        "flagged contigs": np.bincount(mag, weights=flagged, minlength=n_mags)
         .astype(np.int64),
     }, index=index)
     confidence_column = next((c for c in labels.columns if str(c).lower() == "confidence"), None)
@@ -327,6 +437,7 @@ def classify_mags(taxonomy: pd.DataFrame, lengths: pd.Series, bins: pd.Series,
         "Confidence": (pd.to_numeric(labels[confidence_column], errors="coerce").to_numpy()
                        if confidence_column is not None else np.nan),
         "conflict rank": np.where(conflict >= 0, np.asarray(RANKS, dtype=object)[conflict], ""),
+        "flagged": flagged,
     }, index=pd.Index(bins.index, name="contig"))
     return MAGCalls(taxonomy=mag_taxonomy, summary=summary, contigs=contig_table,
                     _codes=codes, _names=names, _decided=decided, _mag_of=mag)
