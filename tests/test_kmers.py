@@ -154,3 +154,33 @@ def test_streamed_contigs_give_the_same_spectra(tmp_path):
     assert np.array_equal(kmers.kmer_spectra(streamed), expected)
     assert expected.dtype == np.float32
     assert np.array_equal(kmers.kmer_spectra(iter(seqs)), expected)
+
+
+def test_counting_in_worker_processes_gives_the_same_blocks_in_order(monkeypatch):
+    """Blocks counted by forked workers come back in block order with the same numbers as
+    counted here, with `select` and progress too; whole spectra likewise."""
+    from q2_taxdistill.engine import kmers
+
+    monkeypatch.setattr(kmers, "BLOCK_BASES", 2_000)
+    rng = np.random.default_rng(4)
+    seqs = ["".join(rng.choice(list("ACGTN"), int(n))) for n in rng.integers(50, 900, 60)]
+    select = rng.random(60) < 0.7
+    for kwargs in ({}, {"select": select}):
+        runs = {}
+        for workers in (1, 2, 3):
+            steps = []
+            blocks = list(kmers.iter_kmer_spectra(seqs, (1, 4, 6), workers=workers,
+                                                  progress=lambda d, t: steps.append(d),
+                                                  **kwargs))
+            runs[workers] = (blocks, steps)
+        assert len(runs[1][0]) > 3
+        for workers in (2, 3):
+            assert runs[workers][1] == runs[1][1]
+            assert len(runs[workers][0]) == len(runs[1][0])
+            assert all(np.array_equal(a, b) for a, b in zip(runs[workers][0], runs[1][0]))
+    assert np.array_equal(kmers.kmer_spectra(seqs, workers=2), kmers.kmer_spectra(seqs, workers=1))
+    from q2_taxdistill.engine.processors import available_processors
+
+    # more than two blocks: as many workers as processors (at most MAX_WORKERS); one block: 1
+    assert kmers._workers(seqs, None) == min(kmers.MAX_WORKERS, available_processors())
+    assert kmers._workers(seqs[:1], None) == 1

@@ -281,8 +281,8 @@ def test_student_targets_built_once_equal_those_built_per_batch():
         assert torch.equal(q, built_q) and torch.equal(weight, built_weight)
 
 
-def test_default_threads_are_the_free_processors(monkeypatch):
-    from q2_taxdistill.engine import student_network as module
+def test_fold_workers_are_the_free_processors(monkeypatch):
+    from q2_taxdistill.engine import processors as module
 
     monkeypatch.setattr(module.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
     monkeypatch.setattr(module.os, "cpu_count", lambda: 4)
@@ -292,22 +292,22 @@ def test_default_threads_are_the_free_processors(monkeypatch):
 
     monkeypatch.setattr(module, "_cpu_times", lambda: ticks.pop(0))
     ticks[:] = [(0, 0), (400, 400)]                     # an idle machine
-    assert module.default_threads() == 4
+    assert module.free_processors() == 4
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
     ticks[:] = [(0, 0), (400, 400)]
-    assert module.default_threads() == 2
+    assert module.free_processors() == 2
     monkeypatch.delenv("OMP_NUM_THREADS")
     ticks[:] = [(0, 0), (400, 100)]                     # three processors busy
-    assert module.default_threads() == 1
+    assert module.free_processors() == 1
     ticks[:] = [(0, 0), (400, 200)]                     # two busy, two free
-    assert module.default_threads() == 2
+    assert module.free_processors() == 2
 
     def no_proc_stat():
         raise OSError("no /proc/stat")
 
     monkeypatch.setattr(module, "_cpu_times", no_proc_stat)
     monkeypatch.setattr(module.os, "getloadavg", lambda: (7.0, 7.0, 7.0))  # a busy machine
-    assert module.default_threads() == 1
+    assert module.free_processors() == 1
     monkeypatch.setattr(module.os, "getloadavg", lambda: (1.0, 1.0, 1.0))  # this process
-    assert module.default_threads() == 4
+    assert module.free_processors() == 4
 

@@ -16,13 +16,21 @@ base other than A/C/G/T are sent to a sentinel bin that is discarded. All k of a
 come from one such pass per contig. (One bincount over a whole block of contigs, binned by
 contig and k-mer, was measured 2x slower: its table no longer fits the cache.)
 `iter_kmer_spectra` hands the rows over in blocks, so a caller (the teacher's projection)
-never holds millions of rows at once.
+never holds millions of rows at once. Inputs of more than two blocks are counted in forked
+worker processes, a block each, handed over in block order: counts are exact, so the
+result does not depend on the number of workers.
 """
 
+import multiprocessing
+import sys
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor
 from functools import lru_cache
 from typing import Callable, Iterable, Iterator, Optional, Sequence, Tuple
 
 import numpy as np
+
+from .processors import available_processors
 
 MAX_K = 8
 N_TNF = 136  # canonical tetramers
@@ -30,6 +38,10 @@ N_TNF = 136  # canonical tetramers
 # contigs: 11 MB of spectra at k = 1..6).
 BLOCK_BASES = 4_000_000
 BLOCK_ROWS = 1000
+# Counting workers at most: numpy counting in separate processes does not spin as torch's
+# threads do, so they are not cut for other work; blocks in flight per worker.
+MAX_WORKERS = 4
+IN_FLIGHT = 2
 
 # A/C/G/T (either case) -> 0..3, anything else -> 4 (replaced per k_max by `_code_table`).
 _BASE_CODES = np.full(256, 4, dtype=np.uint8)
@@ -174,23 +186,69 @@ def _fill(out, block, ks, offsets, pseudocount):
         part /= totals.astype(np.float32)
 
 
+def _count_block(block, ks, offsets, pseudocount):
+    out = np.zeros((len(block), int(offsets[-1])), dtype=np.float32)
+    _fill(out, block, ks, offsets, pseudocount)
+    return out
+
+
+def _total_bases(sequences):
+    if hasattr(sequences, "lengths"):
+        return int(np.sum(sequences.lengths))
+    if isinstance(sequences, (list, tuple)):
+        return sum(len(s) for s in sequences)
+    return 0
+
+
+def _workers(sequences, workers):
+    """Counting workers: the given number, or (None) the available processors (at most
+    `MAX_WORKERS`) where the input is more than two blocks and fork exists, else 1."""
+    if workers is None:
+        forks = sys.platform.startswith("linux") and \
+            "fork" in multiprocessing.get_all_start_methods()
+        big = _total_bases(sequences) > 2 * BLOCK_BASES
+        workers = min(MAX_WORKERS, available_processors()) if forks and big else 1
+    return max(1, int(workers))
+
+
+def _counted(seqs, total, select, ks, offsets, pseudocount, workers):
+    """(rows read so far, the block's spectra) in block order, counted here or by `workers`
+    forked processes with at most `IN_FLIGHT` blocks each waiting."""
+    blocks = _blocks(seqs, total, select)
+    if workers <= 1:
+        for done, block in blocks:
+            yield done, _count_block(block, ks, offsets, pseudocount)
+        return
+    with ProcessPoolExecutor(max_workers=workers,
+                             mp_context=multiprocessing.get_context("fork")) as pool:
+        pending = deque()
+        for done, block in blocks:
+            pending.append((done, pool.submit(_count_block, block, ks, offsets, pseudocount)))
+            if len(pending) >= IN_FLIGHT * workers:
+                done_first, future = pending.popleft()
+                yield done_first, future.result()
+        while pending:
+            done_first, future = pending.popleft()
+            yield done_first, future.result()
+
+
 def iter_kmer_spectra(
     sequences,
     ks: Iterable[int] = (1, 2, 3, 4, 5, 6),
     pseudocount: float = 0.0,
     progress: Optional[Callable[[int, int], None]] = None,
     select: Optional[np.ndarray] = None,
+    workers: Optional[int] = None,
 ) -> Iterator[np.ndarray]:
     """`kmer_spectra` in consecutive row blocks (float32), for callers that never hold the
     whole matrix. `select` (bool, one per sequence): only those rows, in order (the others
-    are read past, not counted)."""
+    are read past, not counted). `workers`: counting processes (default: see `_workers`)."""
     ks, offsets = _check_spectra_args(ks, pseudocount)
+    n_workers = _workers(sequences, workers)
     seqs, total = _stream(sequences)
     if select is not None and len(select) != total:
         raise ValueError(f"select has {len(select)} entries for {total} sequences.")
-    for done, block in _blocks(seqs, total, select):
-        out = np.zeros((len(block), int(offsets[-1])), dtype=np.float32)
-        _fill(out, block, ks, offsets, pseudocount)
+    for done, out in _counted(seqs, total, select, ks, offsets, pseudocount, n_workers):
         if progress is not None:
             progress(done, total)
         yield out
@@ -201,20 +259,21 @@ def kmer_spectra(
     ks: Iterable[int] = (1, 2, 3, 4, 5, 6),
     pseudocount: float = 0.0,
     progress: Optional[Callable[[int, int], None]] = None,
+    workers: Optional[int] = None,
 ) -> np.ndarray:
     """Concatenated canonical k-mer frequencies (float32, n x sum of class counts).
 
     Each k's block sums to 1 per row; a contig with no valid k-mer gets a uniform block.
     `sequences` is a list of strings or a `Contigs` (streamed from its file). All ks come
-    from one pass per contig, counted straight into the result; `progress(done, total)` is
-    called after each block of rows.
+    from one pass per contig; `progress(done, total)` is called after each block of rows.
     """
     ks, offsets = _check_spectra_args(ks, pseudocount)
+    n_workers = _workers(sequences, workers)
     seqs, total = _stream(sequences)
     out = np.zeros((total, int(offsets[-1])), dtype=np.float32)
     row = 0
-    for done, block in _blocks(seqs, total, None):
-        _fill(out[row:row + len(block)], block, ks, offsets, pseudocount)
+    for done, block in _counted(seqs, total, None, ks, offsets, pseudocount, n_workers):
+        out[row:row + len(block)] = block
         row += len(block)
         if progress is not None:
             progress(done, total)

@@ -68,7 +68,7 @@ class StudentConfig:
     max_validation: int = 10_000
     seed: int = DEFAULTS.seed
     # Folds trained side by side (worker processes); 0: the processors this process may run
-    # on that other work leaves free (`student_network.default_threads`). Results do not depend on it, so it
+    # on that other work leaves free (`processors.free_processors`). Results do not depend on it, so it
     # is not stored with the model (`NOT_STORED`).
     threads: int = DEFAULTS.threads
 

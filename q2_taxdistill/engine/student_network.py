@@ -7,9 +7,7 @@ workers) is described in `student`.
 """
 import math
 import multiprocessing
-import os
 import sys
-import time
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from typing import Optional
@@ -19,6 +17,7 @@ import torch
 from torch import nn
 
 from .labels import EncodedLabels
+from .processors import free_processors
 from .progress import report
 from .soft_labels import SoftLabels
 from .taxonomy import N_RANKS
@@ -26,52 +25,6 @@ from .taxonomy import N_RANKS
 CALIBRATION_ROWS = 50_000
 # Targets of all contigs and ranks built once when they fit: 2^24 float32, 64 MB.
 DENSE_TARGET_CELLS = 1 << 24
-
-
-def default_threads():
-    """Workers for the folds when `StudentConfig.threads` is 0: the processors this
-    process may run on (its CPU affinity, at most OMP_NUM_THREADS when that is set) that
-    other work is not using now (`busy_processors`). A second worker on a processor another
-    job keeps busy costs more than it gains: on a 2-core machine under a load of ~6, 2
-    workers took 1.24x the wall time of one (median of 4 runs side by side,
-    benchmarks/stage_profile.py on 1,500 contigs). The result does not depend on the number
-    of workers, only the time."""
-    try:
-        available = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        available = os.cpu_count() or 1
-    limit = os.environ.get("OMP_NUM_THREADS", "").strip()
-    if limit.isdigit() and int(limit) > 0:
-        available = min(available, int(limit))
-    busy = busy_processors()
-    return int(max(1, min(available, math.floor(available - busy + 0.5))))
-
-
-def _cpu_times():
-    """(all, idle) jiffies of every processor together, from /proc/stat's first line."""
-    with open("/proc/stat") as handle:
-        fields = [int(v) for v in handle.readline().split()[1:9]]
-    return sum(fields), fields[3] + fields[4]
-
-
-def busy_processors(window=0.2):
-    """Processors other work keeps busy: the machine's non-idle share over `window` seconds
-    (this process sleeps meanwhile) times its processors. Not the load average, which lags:
-    a minute after a 2-core job ended it still read 2.3 on the idle machine, and the folds
-    then ran on one worker (distill 11.9 s against ~7 s on two). Where /proc/stat is missing,
-    the 1-minute load average less this process."""
-    try:
-        total0, idle0 = _cpu_times()
-        time.sleep(window)
-        total1, idle1 = _cpu_times()
-        if total1 > total0:
-            return (1.0 - (idle1 - idle0) / (total1 - total0)) * (os.cpu_count() or 1)
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return max(0.0, os.getloadavg()[0] - 1.0)
-    except (AttributeError, OSError):
-        return 0.0
 
 
 def fold_seed(seed, fold):
@@ -313,7 +266,7 @@ def fit_networks(x, labels, soft, n_classes, config):
             nets.append(StudentNetwork(x.shape[1], n_classes, config.hidden, config.dropout))
 
         job = _FoldJob(x, fold, targets, config, nets)
-        workers = min(config.n_folds, config.threads or default_threads())
+        workers = min(config.n_folds, config.threads or free_processors())
         if _can_fork():
             # Also one worker is a forked process: what training allocates (autograd buffers,
             # ~65 MB on 7,839 contigs) goes with it, instead of staying in this process's
