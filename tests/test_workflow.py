@@ -231,7 +231,7 @@ def test_an_epoch_draws_at_most_epoch_contigs(example, trained, monkeypatch):
     # Training in this process (as where fork is missing), so its optimiser steps are counted.
     from q2_taxdistill.engine import student_network
 
-    monkeypatch.setattr(student_network, "_can_fork", lambda: False)
+    monkeypatch.setattr(student_network, "can_fork", lambda: False)
     config = StudentConfig(n_folds=2, max_epochs=2, patience=5, batch_size=16, epoch_contigs=64,
                            threads=1)
     workflow.distill(example["contigs"], example["taxonomy"], soft, example["counts"],

@@ -22,7 +22,6 @@ result does not depend on the number of workers.
 """
 
 import multiprocessing
-import sys
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from functools import lru_cache
@@ -30,7 +29,7 @@ from typing import Callable, Iterable, Iterator, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .processors import available_processors
+from .processors import available_processors, can_fork
 
 MAX_K = 8
 N_TNF = 136  # canonical tetramers
@@ -204,10 +203,8 @@ def _workers(sequences, workers):
     """Counting workers: the given number, or (None) the available processors (at most
     `MAX_WORKERS`) where the input is more than two blocks and fork exists, else 1."""
     if workers is None:
-        forks = sys.platform.startswith("linux") and \
-            "fork" in multiprocessing.get_all_start_methods()
         big = _total_bases(sequences) > 2 * BLOCK_BASES
-        workers = min(MAX_WORKERS, available_processors()) if forks and big else 1
+        workers = min(MAX_WORKERS, available_processors()) if big and can_fork() else 1
     return max(1, int(workers))
 
 

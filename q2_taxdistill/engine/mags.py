@@ -268,6 +268,13 @@ def _tally(mag, n_mags, names, weight, active):
     return top, top_votes, second_votes, named_votes
 
 
+def _mark_clashes(conflict, labelled, mag_names, names, r):
+    """Set rank `r` as the first conflict of the labelled contigs without one whose name at
+    `r` differs from their MAG's (`mag_names`, per contig; -1: the MAG names none there)."""
+    clash = (conflict < 0) & labelled & (mag_names >= 0) & (names >= 0) & (names != mag_names)
+    conflict[clash] = r
+
+
 def _vote(mag, n_mags, codes, bp, weight_deepest, depth, majority):
     """The top-down vote: each MAG's name code per rank (-1 below its deepest name) and each
     contig's first conflicting rank (-1: none)."""
@@ -283,10 +290,7 @@ def _vote(mag, n_mags, codes, bp, weight_deepest, depth, majority):
         won = (top >= 0) & open_ & (top_votes > majority * voters)
         decided[won, r] = top[won]
         open_ &= won
-        mag_name = decided[mag, r]
-        clash = (conflict < 0) & labelled & (mag_name >= 0) & (codes[:, r] >= 0) \
-            & (codes[:, r] != mag_name)
-        conflict[clash] = r
+        _mark_clashes(conflict, labelled, decided[mag, r], codes[:, r], r)
     return decided, conflict
 
 
@@ -322,10 +326,7 @@ def _reference(mag, n_mags, codes, bp, weight_deepest, depth, decided, majority,
             open_ &= ~beyond | extend
             novel = active & new[mag] & (codes[:, r] >= 0)
             conflict[novel] = r
-        name = reference[mag, r]
-        clash = (conflict < 0) & labelled & (name >= 0) & (codes[:, r] >= 0) \
-            & (codes[:, r] != name)
-        conflict[clash] = r
+        _mark_clashes(conflict, labelled, reference[mag, r], codes[:, r], r)
     return reference, judged, conflict
 
 

@@ -4,8 +4,16 @@ The student's folds (torch, one intra-op thread each) and the k-mer counting blo
 forked worker processes; their number never changes a result, only the time.
 """
 import math
+import multiprocessing
 import os
+import sys
 import time
+
+
+def can_fork():
+    """Whether worker processes can be forked (Linux): they then share the parent's inputs
+    copy-on-write instead of receiving a pickled copy."""
+    return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
 
 
 def available_processors():

@@ -7,7 +7,6 @@ workers) is described in `student`.
 """
 import math
 import multiprocessing
-import sys
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from typing import Optional
@@ -17,7 +16,7 @@ import torch
 from torch import nn
 
 from .labels import EncodedLabels
-from .processors import free_processors
+from .processors import can_fork, free_processors
 from .progress import report
 from .soft_labels import SoftLabels
 from .taxonomy import N_RANKS
@@ -199,10 +198,6 @@ class _FoldJob:
 _JOB = None  # the job a forked worker trains folds of
 
 
-def _can_fork():
-    return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
-
-
 def _forked_fold(f):
     torch.set_num_threads(1)
     entry = _JOB.train(f)
@@ -267,7 +262,7 @@ def fit_networks(x, labels, soft, n_classes, config):
 
         job = _FoldJob(x, fold, targets, config, nets)
         workers = min(config.n_folds, config.threads or free_processors())
-        if _can_fork():
+        if can_fork():
             # Also one worker is a forked process: what training allocates (autograd buffers,
             # ~65 MB on 7,839 contigs) goes with it, instead of staying in this process's
             # heap for correct-taxonomy to add to (peak 550 MB in-process, 486 MB forked).
