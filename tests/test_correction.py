@@ -143,6 +143,27 @@ def test_decide_never_keeps_a_name_under_a_changed_parent():
     assert decisions[0].lineage[SPECIES - 1:] == ("H", None)
 
 
+def test_decide_names_a_checked_majority_under_a_changed_parent_only():
+    tree, lineages = _tree("g__G; s__S1", "g__H; s__T", "g__H; s__U", "g__G")
+    codes = tree.encode(lineages)
+    g, h = codes[0, SPECIES - 1], codes[1, SPECIES - 1]
+    s1, t, u = codes[0, SPECIES], codes[1, SPECIES], codes[2, SPECIES]
+    inputs = codes[[0, 3, 0]]                       # S1; genus G only; S1
+    genus, species = np.zeros((3, 3)), np.zeros((3, 4))
+    genus[:2, [g, h]] = [0.2, 0.8]                  # the evidence moves G -> H
+    genus[2, [g, h]] = [0.8, 0.2]                   # the evidence keeps G
+    species[:2, [s1, t, u]] = [0.1, 0.55, 0.15]     # T holds half, below confidence
+    species[2, [s1, t, u]] = [0.45, 0.1, 0.0]       # S1 under half
+    evidence = _evidence(tree, {SPECIES - 1: genus, SPECIES: species})
+    plain, _ = decide(evidence, tree, inputs, 0.7)
+    checked, outcome = decide(evidence, tree, inputs, 0.7, checked_ranks=(SPECIES,))
+    assert [d.lineage[SPECIES - 1:] for d in plain] == [("H", None), ("H", None), ("G", None)]
+    # the input's S1 lies under the refuted G: T, holding half, names the species; a rank
+    # the input left unnamed still needs confidence, and an unchanged parent keeps the rule
+    assert [d.lineage[SPECIES - 1:] for d in checked] == [("H", "T"), ("H", None), ("G", None)]
+    assert checked[0].confidence == pytest.approx(0.55)
+    assert outcome[:, SPECIES].tolist() == [2, 0, 0]
+
 def test_decide_judges_names_below_unnamed_ranks_on_their_own_evidence():
     """NCBI virus lineages name no phylum or class; a genus may have no family. The names
     below the gap are judged, the gap is never filled."""

@@ -20,7 +20,8 @@ The decision (`decide`), top-down:
 - it is changed only when another taxon reaches `confidence`, and a rank the input does not
   name is filled only then;
 - otherwise the lineage stops above that rank (a new taxon, or a label its own genome
-  does not back);
+  does not back); with hits, a species the identity-weighed evidence holds at `KEEP`
+  is named under a genus the evidence changed (`decide`'s `checked_ranks`);
 - where the evidence cannot judge a taxon (too few contigs, or neighbourhoods that do not
   resolve its genomes: `judged_ranks`) the input name stands.
 
@@ -304,13 +305,23 @@ def decode(probabilities, tree, threshold):
     return decide(probabilities, tree, np.full((n, N_RANKS), -1), threshold)[0]
 
 
-def decide(evidence, tree, label_codes, threshold, keep=KEEP, judged_ranks=None):
+def decide(evidence, tree, label_codes, threshold, keep=KEEP, judged_ranks=None,
+           checked_ranks=()):
     """Top-down decisions that start from the input label (see the module docstring).
 
     `label_codes` (n, 7): the input label's class per rank on `tree` (-1 where it names
     none). `judged_ranks` (n,), optional: per contig, the ranks from which on it is not
     judged; there its input name stands where it lies under the taxon chosen above (the
     caller found the evidence too thin).
+    `checked_ranks`: ranks whose votes independent evidence has already weighed (species,
+    given hits: `weigh_species_by_identity`). There, under a parent the evidence changed,
+    the child holding `keep` of the evidence is named where the input named one: the
+    input's own name lies under the refuted parent and cannot stand, and the votes a
+    sibling's name would get from a novel genome are gone already. A strain's contig
+    carrying a relative's genus and species (an accessory or recombined segment) then takes
+    its genome's species along with its genus; unchecked, a majority under a changed parent
+    names a novel genome's sibling (without hits on dev-mosaic: 142 species right, 91
+    wrong; at genus, with or without hits, none right).
     A rank the input leaves unnamed above a rank it names (a virus without phylum or class,
     a genus without a family) stays unnamed and the ranks below are judged on their own
     evidence: it is never filled, since a name there could contradict the names below.
@@ -327,6 +338,7 @@ def decide(evidence, tree, label_codes, threshold, keep=KEEP, judged_ranks=None)
     judged_ranks = np.full(n, N_RANKS) if judged_ranks is None else np.asarray(judged_ranks)
     named = label_codes >= 0
     named_below = np.flip(np.cumsum(np.flip(named, 1), 1), 1) - named > 0
+    changed = np.zeros(n, dtype=bool)
     for r in range(N_RANKS):
         label = label_codes[:, r]
         skip = active & (label < 0) & named_below[:, r]
@@ -345,12 +357,16 @@ def decide(evidence, tree, label_codes, threshold, keep=KEEP, judged_ranks=None)
         # below that the input stands while it holds `keep` of the evidence.
         confident = (best_p >= threshold) & ((best_p > label_p) | (best == label))
         pick = np.where(confident, best, np.where(label_p >= keep, label, -1))
+        if r in checked_ranks:
+            moot = changed & (chosen_rank == r - 1) & (label >= 0) & (pick < 0)
+            pick = np.where(moot & (best_p >= keep), best, pick)
         pick = np.where(r >= judged_ranks, np.where(label_p >= 0, label, -1), pick)
         ok = active & ~skip & (pick >= 0)
         chosen = np.where(ok, pick, chosen)
         chosen_rank = np.where(ok, r, chosen_rank)
         confidence = np.where(ok, masked[rows, np.maximum(pick, 0)], confidence)
         outcome[:, r] = np.where(ok, np.where(pick == label, 1, 2), 0)
+        changed = ok & (pick != label)
         active = ok | skip
         if not active.any():
             break

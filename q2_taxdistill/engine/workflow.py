@@ -336,7 +336,8 @@ def correct(student, contigs, counts=None, taxonomy=None, confidence=DEFAULTS.co
                                      f"{steps} averaging step(s)")
         evidence = label_evidence(labels, probabilities, rows, steps=steps)
         decisions, _ = decide(evidence, student.tree, standing, confidence,
-                              judged_ranks=judged)
+                              judged_ranks=judged,
+                              checked_ranks=(N_RANKS - 1,) if hits is not None else ())
         notice("correction", "input labels of the scored contigs: " + ", ".join(
             f"{v} {k}" for k, v in _outcomes(lineages, decisions).items()))
     else:
