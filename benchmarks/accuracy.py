@@ -75,7 +75,7 @@ def to_taxometer_labels(qiime_tsv, out):
             writer.writerow([row[0], ";".join(p.strip() for p in taxon.split(";") if p.strip())])
 
 
-def ours(bench, labels, work, qiime, hits=None):
+def ours(bench, labels, work, qiime, hits=None, reference=None):
     env = dict(os.environ, CONDA_PREFIX=str(ROOT / ".venv"))
     timings = {}
     steps = []
@@ -97,6 +97,10 @@ def ours(bench, labels, work, qiime, hits=None):
         steps.append([qiime, "tools", "import", "--type", "FeatureData[BLAST6]", "--input-format",
                       "BLAST6Format", "--input-path", bench / hits, "--output-path",
                       work / "hits.qza"])
+    if reference:
+        steps.append([qiime, "tools", "import", "--type", "FeatureData[Taxonomy]",
+                      "--input-path", bench / reference, "--output-path",
+                      work / "reference.qza"])
     wall = 0.0
     for i, cmd in enumerate(steps):
         wall += run(cmd, work / f"import-{i}.log", env)[0]
@@ -106,7 +110,8 @@ def ours(bench, labels, work, qiime, hits=None):
          "--i-taxonomy", work / "labels.qza", "--i-abundance", work / "abundance.qza",
          "--p-teacher", "composition", "--o-soft-labels", work / "soft-labels.qza",
          "--o-student", work / "student.qza", "--o-corrected-taxonomy", work / "corrected.qza",
-         "--verbose"] + (["--i-hits", work / "hits.qza"] if hits else []),
+         "--verbose"] + (["--i-hits", work / "hits.qza"] if hits else [])
+        + (["--i-reference-taxonomy", work / "reference.qza"] if reference else []),
         work / "refine-taxonomy.log", env)
     shutil.rmtree(work / "corrected", ignore_errors=True)
     run([qiime, "tools", "export", "--input-path", work / "corrected.qza", "--output-path",
@@ -185,6 +190,9 @@ def main(argv=None):
     parser.add_argument("--hits", nargs="?", const="mmseqs2_tophits.tsv",
                         help="also give refine-taxonomy the contigs' search hits (BLAST6 file in "
                              "the benchmark folder; default mmseqs2_tophits.tsv)")
+    parser.add_argument("--reference-taxonomy", nargs="?", const="reference_taxonomy.tsv",
+                        help="with --hits, also the taxonomy of the hits' targets (file in the "
+                             "benchmark folder; default reference_taxonomy.tsv)")
     parser.add_argument("--workdir", type=Path, help="default: bench-output/accuracy-<labels>")
     parser.add_argument("--qiime", default=str(ROOT / ".venv" / "bin" / "qiime"))
     args = parser.parse_args(argv)
@@ -198,7 +206,10 @@ def main(argv=None):
         taxometer(bench, args.labels, work, args.taxometer_venv, args.reuse_taxometer)
         return
     results = {"input (" + args.labels + ")": score(scorer, bench, bench / args.labels)}
-    corrected, timings = ours(bench, args.labels, work, args.qiime, args.hits)
+    if args.reference_taxonomy and not args.hits:
+        parser.error("--reference-taxonomy names the hits' targets; give --hits too")
+    corrected, timings = ours(bench, args.labels, work, args.qiime, args.hits,
+                              args.reference_taxonomy)
     results["taxdistill"] = score(scorer, bench, corrected)
     if args.taxometer_venv:
         path, timings["taxometer"] = taxometer(bench, args.labels, work, args.taxometer_venv,
@@ -211,7 +222,8 @@ def main(argv=None):
     paths = {names[0]: bench / args.labels, "taxdistill": corrected}
     if "taxometer" in results:
         paths["taxometer"] = path
-    print(f"# {bench.name} / {args.labels}{' + ' + args.hits if args.hits else ''}  "
+    print(f"# {bench.name} / {args.labels}{' + ' + args.hits if args.hits else ''}"
+          f"{' + ' + args.reference_taxonomy if args.reference_taxonomy else ''}  "
           f"({time.strftime('%Y-%m-%d')}, teacher: composition)\n")
     print("F1 per rank")
     table(["rank"] + names,

@@ -74,9 +74,11 @@ def correct_taxonomy(student: Student, contigs: ContigsFASTAFormat, abundance: p
                      taxonomy: pd.DataFrame = None, confidence: float = D.confidence,
                      genome_neighbours: int = D.genome_neighbours, min_support: float = D.min_support,
                      min_length: int = D.min_length, hits: pd.DataFrame = None,
-                     species_identity: float = D.species_identity) -> pd.DataFrame:
+                     species_identity: float = D.species_identity,
+                     reference_taxonomy: pd.DataFrame = None) -> pd.DataFrame:
     with _progress("correct-taxonomy"):
         return workflow.correct(student, _contigs(contigs), _counts(abundance), taxonomy,
                                 confidence=confidence, n_neighbours=genome_neighbours,
                                 min_support=min_support, min_length=min_length, hits=hits,
-                                species_identity=species_identity)
+                                species_identity=species_identity,
+                                reference_taxonomy=reference_taxonomy)

@@ -10,7 +10,7 @@ def refine_taxonomy(ctx, contigs, taxonomy, abundance=None, embeddings=None,
                     max_epochs=D.max_epochs, confidence=D.confidence,
                     genome_neighbours=D.genome_neighbours, min_length=D.min_length,
                     seed=D.seed, hits=None, species_identity=D.species_identity,
-                    threads=D.threads):
+                    threads=D.threads, reference_taxonomy=None):
     teach = ctx.get_action("taxdistill", "teach")
     distill = ctx.get_action("taxdistill", "distill")
     correct = ctx.get_action("taxdistill", "correct_taxonomy")
@@ -24,5 +24,6 @@ def refine_taxonomy(ctx, contigs, taxonomy, abundance=None, embeddings=None,
     corrected, = correct(student=student, contigs=contigs, abundance=abundance,
                          taxonomy=taxonomy, confidence=confidence,
                          genome_neighbours=genome_neighbours, min_support=min_support,
-                         min_length=min_length, hits=hits, species_identity=species_identity)
+                         min_length=min_length, hits=hits, species_identity=species_identity,
+                         reference_taxonomy=reference_taxonomy)
     return soft_labels, student, corrected

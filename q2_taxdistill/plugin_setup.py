@@ -110,6 +110,16 @@ _HITS = {"hits": "The contigs' best hits from the similarity search behind the l
                  "species named after its sibling (below it), which labels cannot. Import a "
                  "file with `qiime tools import --type 'FeatureData[BLAST6]' --input-format "
                  "BLAST6Format`."}
+_REFERENCE = {"reference_taxonomy": "The taxonomy of the database the hits were searched "
+                                    "against (optional, with hits; target IDs as in the hits' "
+                                    "second column, e.g. the reference taxonomy of "
+                                    "q2-feature-classifier or the database's taxonomy "
+                                    "table). A label that stops above its contig's best "
+                                    "target's lineage, naming nothing the target "
+                                    "contradicts, is extended to it where the contig aligns "
+                                    "at species_identity or above: lowest-common-ancestor "
+                                    "labels stop at the family when hits to two genera tie "
+                                    "at E-value 0 although one aligns better."}
 _ABUNDANCE = {"abundance": "Read counts of the contigs (features) in each sample. Contigs of one "
                            "genome share a profile across samples, which the student uses."}
 def _qiime_type(p):
@@ -193,7 +203,7 @@ plugin.methods.register_function(
     function=_actions.correct_taxonomy,
     inputs={"student": _types.StudentModel, "contigs": CONTIG_INPUTS,
             "abundance": FeatureTable[Frequency], "taxonomy": FeatureData[Taxonomy],
-            "hits": FeatureData[BLAST6]},
+            "hits": FeatureData[BLAST6], "reference_taxonomy": FeatureData[Taxonomy]},
     **_parameters("confidence", "genome_neighbours", "min_support", "min_length",
                   "species_identity"),
     outputs=[("corrected_taxonomy", FeatureData[Taxonomy])],
@@ -205,7 +215,7 @@ plugin.methods.register_function(
                                     "and contigs the student cannot score (too short) keep "
                                     "them. Without it, lineages come from the student alone "
                                     "and such contigs become Unassigned.",
-                        **_HITS},
+                        **_HITS, **_REFERENCE},
     output_descriptions={"corrected_taxonomy": "Every input contig's corrected lineage with the "
                                                "Confidence of its deepest rank: the share of "
                                                "the evidence that supports it."},
@@ -224,7 +234,7 @@ plugin.pipelines.register_function(
     function=_pipeline.refine_taxonomy,
     inputs={"contigs": CONTIG_INPUTS, "taxonomy": FeatureData[Taxonomy],
             "abundance": FeatureTable[Frequency], "embeddings": FeatureData[_types.Embeddings],
-            "hits": FeatureData[BLAST6]},
+            "hits": FeatureData[BLAST6], "reference_taxonomy": FeatureData[Taxonomy]},
     **_parameters("teacher", "n_neighbours", "min_support", "alpha", "temperature", "n_folds",
                   "max_epochs", "confidence", "genome_neighbours", "min_length",
                   "species_identity", "seed", "threads"),
@@ -232,7 +242,8 @@ plugin.pipelines.register_function(
              ("student", _types.StudentModel),
              ("corrected_taxonomy", FeatureData[Taxonomy])],
     input_descriptions={**_CONTIGS, **_TAXONOMY, **_ABUNDANCE,
-                        "embeddings": "Teacher embeddings from 'embed' (optional).", **_HITS},
+                        "embeddings": "Teacher embeddings from 'embed' (optional).", **_HITS,
+                        **_REFERENCE},
     output_descriptions={"soft_labels": "The teacher's soft labels.",
                          "student": "The trained student.",
                          "corrected_taxonomy": "The corrected taxonomy of every input contig."},

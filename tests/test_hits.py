@@ -9,7 +9,9 @@ import pytest
 from q2_taxdistill.engine.correction import (decide, label_evidence, refute_species,
                                             weigh_species_by_identity)
 from q2_taxdistill.engine.errors import InputError, TaxDistillWarning
-from q2_taxdistill.engine.hits import COLUMNS, best_hits, genome_identity, same_species
+from q2_taxdistill.engine import workflow
+from q2_taxdistill.engine.hits import (COLUMNS, best_hits, extend_by_hits, genome_identity,
+                                     same_species)
 from q2_taxdistill.engine.labels import encode_labels
 from q2_taxdistill.engine.taxonomy import N_RANKS, TaxonomyTree, parse_lineage
 
@@ -116,6 +118,37 @@ def test_hits_refute_a_species_name_the_neighbour_votes_cannot_judge():
     assert decisions[1].lineage == decisions[2].lineage == lineages[0]
 
 
+def test_labels_stopping_above_their_best_target_are_extended_to_it():
+    hits = _rows(_row("c1", "t1", 99.0, 900), _row("c2", "t1", 99.0, 900),
+                 _row("c3", "t1", 90.0, 900), _row("c4", "t2", 99.0, 900),
+                 _row("c5", "t9", 99.0, 900), _row("c6", "t1", 99.0, 900))
+    ids = ["c1", "c2", "c3", "c4", "c5", "c6"]
+    with pytest.warns(TaxDistillWarning, match="hits"):
+        contig_hits = best_hits(hits, ids + ["c7"], [1000] * 7)
+    full = parse_lineage("d__D; p__P; c__C; o__O; f__F; g__G; s__S")
+    other = parse_lineage("d__D; p__P; c__C; o__O; f__F; g__H; s__T")
+    reference = {"t1": full, "t2": other}
+    family = full[:5] + (None, None)
+    lineages = [family, full[:6] + (None,), family, family, family,
+                parse_lineage("d__D; p__P; c__C; o__O; f__F; g__K"), (None,) * N_RANKS]
+    got, extended, missing = extend_by_hits(lineages, contig_hits, reference)
+    # c1, c2 stop above their 99% target: extended; c3 lies below species_identity; c4 is
+    # extended to its own target; c5's target is unknown; c6 names another genus; c7 has no hit
+    assert extended.tolist() == [True, True, False, True, False, False, False]
+    assert got[0] == got[1] == full and got[3] == other
+    assert got[2] == family and got[5] == lineages[5] and got[6] == lineages[6]
+    assert missing == 1
+
+
+def test_a_reference_taxonomy_needs_hits_and_must_name_their_targets():
+    reference = pd.DataFrame({"Taxon": ["d__D; p__P"]}, index=["t1"])
+    with pytest.raises(InputError, match="give the hits too"):
+        workflow.correct(None, None, reference_taxonomy=reference)
+    contig_hits = best_hits(_rows(_row("c1", "x1", 99.0, 900)), ["c1"], [1000])
+    with pytest.raises(InputError, match="none of the hits' best targets"):
+        workflow._extended([(None,) * N_RANKS], np.ones(1), contig_hits, reference, 95.0)
+
+
 @pytest.mark.skipif(shutil.which("mmseqs") is None, reason="MMseqs2 is not installed")
 def test_real_mmseqs2_hits_read_with_their_identities(tmp_path):
     """A real `mmseqs easy-search` (default columns, fident on 0-1) of a strain's and a
@@ -172,3 +205,37 @@ def test_correct_taxonomy_reads_blast6_hits_through_qiime2(tmp_path, example, ex
     kept = (after[species == named[0]] == named[0]).mean()
     lost = after[species == named[1]].notna().mean()
     assert kept > 0.9 and lost < 0.1
+
+
+def test_refine_inputs_extend_truncated_labels_through_qiime2(tmp_path, example, example_student):
+    """With a reference taxonomy, labels cut back to the family whose contigs align at 99% to
+    a target of a named species take that species again."""
+    import qiime2
+    from q2_types.feature_data import BLAST6Format
+    from qiime2.plugins import taxdistill
+    from tests.conftest import example_path
+    taxonomy = example["taxonomy"].copy()
+    species = taxonomy["Taxon"].str.extract(r"s__(.+)$")[0]
+    name = species.value_counts().index[0]
+    chosen = species.index[species == name]
+    lineage = taxonomy.loc[chosen[0], "Taxon"]
+    taxonomy.loc[chosen, "Taxon"] = "; ".join(lineage.split("; ")[:5])
+    taxonomy.loc[chosen, "Confidence"] = np.nan
+    with open(tmp_path / "tophit_aln", "w") as out:
+        for contig in chosen:
+            out.write("\t".join(map(str, _row(contig, "ref1", 0.99, 900))) + "\n")
+    hits = qiime2.Artifact.import_data("FeatureData[BLAST6]", str(tmp_path / "tophit_aln"),
+                                       view_type=BLAST6Format)
+    reference = qiime2.Artifact.import_data(
+        "FeatureData[Taxonomy]", pd.DataFrame({"Taxon": [lineage]},
+                                              index=pd.Index(["ref1"], name="Feature ID")))
+    contigs = qiime2.Artifact.import_data("FeatureData[Sequence]", example_path("contigs.fna"))
+    labels = qiime2.Artifact.import_data("FeatureData[Taxonomy]", taxonomy)
+    abundance = qiime2.Artifact.import_data("FeatureTable[Frequency]",
+                                            example["counts"].T.astype(float))
+    student = qiime2.Artifact.import_data("StudentModel", example_student)
+    corrected, = taxdistill.actions.correct_taxonomy(student=student, contigs=contigs,
+                                                     abundance=abundance, taxonomy=labels,
+                                                     hits=hits, reference_taxonomy=reference)
+    after = corrected.view(pd.DataFrame)["Taxon"].reindex(chosen).str.extract(r"s__(.+)$")[0]
+    assert (after == name).mean() > 0.9

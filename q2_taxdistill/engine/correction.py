@@ -11,7 +11,9 @@ genus carries scattered names. Each label votes with its trust (`labels`: its su
 input's own scale), and the student's own prediction joins as `PRIOR_WEIGHT` pseudo-labels,
 which is what speaks where the neighbourhood is unlabelled. With the search's hits, species
 votes are weighed by the genome's identity to its reference (`weigh_species_by_identity`):
-labels alone cannot tell a novel species named after its only sibling from a strain of it.
+labels alone cannot tell a novel species named after its only sibling from a strain of it;
+with the database's taxonomy too, labels that stop above their best target are extended to
+it first (`hits.extend_by_hits`) and judged like the rest.
 
 Per rank that gives a posterior distribution over taxa and "unnamed" (`label_evidence`).
 The decision (`decide`), top-down:

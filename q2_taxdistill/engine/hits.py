@@ -27,15 +27,16 @@ IDENTITY_SCALE = 1.0
 @dataclass
 class ContigHits:
     """Per contig (aligned to the contigs it was made for): identity in percent (NaN
-    without a hit) and aligned bases of the best target."""
+    without a hit), aligned bases and ID (None without a hit) of the best target."""
 
     identity: np.ndarray
     aligned: np.ndarray
     protein: bool = False
+    target: np.ndarray = None
 
     @classmethod
     def none(cls, n):
-        return cls(np.full(n, np.nan), np.zeros(n))
+        return cls(np.full(n, np.nan), np.zeros(n), target=np.full(n, None, dtype=object))
 
 
 def _numeric(hits, column):
@@ -99,6 +100,7 @@ def best_hits(hits, ids, lengths):
     result = ContigHits.none(n)
     result.protein = protein
     result.identity[contigs] = chosen["matched"].to_numpy() / chosen["length"].to_numpy()
+    result.target[contigs] = chosen["target"].to_numpy()
     bases = chosen["length"].to_numpy() * (3.0 if protein else 1.0)
     result.aligned[contigs] = np.minimum(bases, np.asarray(lengths, np.float64)[contigs])
     without = n - len(contigs)
@@ -133,3 +135,36 @@ def same_species(identity, boundary=DEFAULTS.species_identity, scale=IDENTITY_SC
     with np.errstate(over="ignore"):
         p = 1.0 / (1.0 + np.exp(-(np.asarray(identity, np.float64) - boundary) / scale))
     return np.where(np.isfinite(identity), p, 1.0)
+
+
+def extend_by_hits(lineages, contig_hits, reference, boundary=DEFAULTS.species_identity):
+    """Input lineages extended by the best hit's lineage where the label stops above it.
+
+    `reference`: target ID -> lineage (7-tuple), the taxonomy of the searched database. A
+    contig whose best target it aligns to at `boundary` or above is that target's species
+    (the contig is a piece of it), so where its input label stops above the target's
+    deepest rank and names nothing the target contradicts, the target's lineage is its label.
+    That is the case a lowest-common-ancestor label loses: whole-contig hits to two genera
+    tied at E-value 0 stop the label at the family although one aligns better. Labels that
+    name another taxon, contigs below `boundary` and targets missing from `reference` are
+    left as they are. Returns (lineages, extended mask, number of best targets not in
+    `reference`)."""
+    lineages = list(lineages)
+    extended = np.zeros(len(lineages), dtype=bool)
+    missing = 0
+    for i, (target, identity) in enumerate(zip(contig_hits.target, contig_hits.identity)):
+        if target is None or not np.isfinite(identity):
+            continue
+        hit = reference.get(target)
+        if hit is None:
+            missing += 1
+            continue
+        if identity < boundary:
+            continue
+        own = lineages[i]
+        deepest = max((r for r, name in enumerate(own) if name is not None), default=-1)
+        hit_deepest = max((r for r, name in enumerate(hit) if name is not None), default=-1)
+        if hit_deepest > deepest and all(n is None or n == h for n, h in zip(own, hit)):
+            lineages[i] = tuple(hit)
+            extended[i] = True
+    return lineages, extended, missing

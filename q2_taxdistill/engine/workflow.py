@@ -13,7 +13,7 @@ from .correction import (decide, decode, genome_steps, judged_ranks, label_evide
                          neighbour_space, neighbourhood, refute_species, smooth,
                          weigh_species_by_identity)
 from .errors import InputError, preview
-from .hits import best_hits, genome_identity
+from .hits import best_hits, extend_by_hits, genome_identity
 from .parameters import DEFAULTS, check
 from .labels import encode_labels
 from .memory import release_large_blocks
@@ -256,10 +256,33 @@ def _outcomes(inputs, decisions):
     return counts
 
 
+def _extended(lineages, support, contig_hits, reference_taxonomy, boundary):
+    """The input lineages extended by the hits' targets (`hits.extend_by_hits`); an extended
+    label's support was the input's for a shallower name, so it is trusted fully."""
+    if "Taxon" not in reference_taxonomy.columns:
+        raise InputError("the reference taxonomy has no 'Taxon' column.")
+    reference = dict(zip(reference_taxonomy.index.astype(str),
+                         parse_taxonomy(reference_taxonomy["Taxon"].fillna("Unassigned"))))
+    targets = pd.unique(contig_hits.target[contig_hits.target != None])  # noqa: E711
+    if len(targets) and not any(t in reference for t in targets):
+        raise InputError(f"none of the hits' best targets are in the reference taxonomy "
+                         f"(targets like {preview(targets)}, reference IDs like "
+                         f"{preview(list(reference))}): give the taxonomy of the database "
+                         f"that was searched.")
+    lineages, extended, missing = extend_by_hits(lineages, contig_hits, reference, boundary)
+    if missing:
+        notice("correction", f"hits: {missing} contig(s) have a best target that is not in the "
+                             f"reference taxonomy; their labels are not extended")
+    report("correction", message=f"hits: {int(extended.sum())} label(s) that stop above their "
+                                 f"best target's lineage are extended to it (identity >= "
+                                 f"{boundary}%)")
+    return lineages, np.where(extended, np.nan, support)
+
+
 def correct(student, contigs, counts=None, taxonomy=None, confidence=DEFAULTS.confidence,
             n_neighbours=DEFAULTS.genome_neighbours, min_support=DEFAULTS.min_support,
             min_length=DEFAULTS.min_length, neighbour_search="auto", hits=None,
-            species_identity=DEFAULTS.species_identity):
+            species_identity=DEFAULTS.species_identity, reference_taxonomy=None):
     """A lineage and its confidence for every input contig (QIIME Taxon/Confidence table).
 
     With `taxonomy` (the input labels), each input label is kept, changed or cut on the
@@ -268,7 +291,11 @@ def correct(student, contigs, counts=None, taxonomy=None, confidence=DEFAULTS.co
     `neighbour_search`: see `neighbours.nearest_neighbours`. `hits`: the contigs' search
     hits (BLAST6 columns, see `hits`): a species name's votes count as much as the genome
     neighbourhood's best-hit identity says the genome is that species (`species_identity`,
-    percent)."""
+    percent). `reference_taxonomy`: the searched database's taxonomy (Taxon per target ID):
+    with it, labels that stop above their best target's lineage are extended to it where the
+    contig aligns at `species_identity` or above (`hits.extend_by_hits`)."""
+    if reference_taxonomy is not None and hits is None:
+        raise InputError("a reference taxonomy names the hits' targets; give the hits too.")
     check(confidence=confidence, genome_neighbours=n_neighbours, min_support=min_support,
           min_length=min_length, species_identity=species_identity)
     release_large_blocks()
@@ -307,6 +334,12 @@ def correct(student, contigs, counts=None, taxonomy=None, confidence=DEFAULTS.co
         # Labels of contigs too short to score are kept as they are, not "unknown IDs".
         in_scored = taxonomy.index.astype(str).isin(set(scored.ids))
         lineages, support = _labels(scored, taxonomy[in_scored])
+        inputs = lineages
+        if hits is not None:
+            contig_hits = best_hits(hits, scored.ids, scored.lengths)
+            if reference_taxonomy is not None:
+                lineages, support = _extended(lineages, support, contig_hits,
+                                              reference_taxonomy, species_identity)
         labels = encode_labels(student.tree, lineages, support, min_support)
         unknown = [c for c, lineage, codes in zip(scored.ids, lineages, labels.codes)
                    if any(name is not None and code < 0 for name, code in zip(lineage, codes))]
@@ -315,7 +348,7 @@ def correct(student, contigs, counts=None, taxonomy=None, confidence=DEFAULTS.co
                                  f"student was not trained on; those ranks are judged as "
                                  f"unlabelled: {preview(unknown)}")
         if hits is not None:
-            identity = genome_identity(best_hits(hits, scored.ids, scored.lengths), rows)
+            identity = genome_identity(contig_hits, rows)
             weigh_species_by_identity(labels, identity, species_identity)
             below = np.isfinite(identity) & (identity < species_identity)
             report("correction", message=f"hits: {int(below.sum())} contig(s) lie in genome "
@@ -339,7 +372,7 @@ def correct(student, contigs, counts=None, taxonomy=None, confidence=DEFAULTS.co
                               judged_ranks=judged,
                               checked_ranks=(N_RANKS - 1,) if hits is not None else ())
         notice("correction", "input labels of the scored contigs: " + ", ".join(
-            f"{v} {k}" for k, v in _outcomes(lineages, decisions).items()))
+            f"{v} {k}" for k, v in _outcomes(inputs, decisions).items()))
     else:
         report("correction", message="no input taxonomy: lineages come from the student alone")
         if hits is not None:
