@@ -340,7 +340,6 @@ def decide(evidence, tree, label_codes, threshold, keep=KEEP, judged_ranks=None,
     judged_ranks = np.full(n, N_RANKS) if judged_ranks is None else np.asarray(judged_ranks)
     named = label_codes >= 0
     named_below = np.flip(np.cumsum(np.flip(named, 1), 1), 1) - named > 0
-    changed = np.zeros(n, dtype=bool)
     for r in range(N_RANKS):
         label = label_codes[:, r]
         skip = active & (label < 0) & named_below[:, r]
@@ -359,8 +358,8 @@ def decide(evidence, tree, label_codes, threshold, keep=KEEP, judged_ranks=None,
         # below that the input stands while it holds `keep` of the evidence.
         confident = (best_p >= threshold) & ((best_p > label_p) | (best == label))
         pick = np.where(confident, best, np.where(label_p >= keep, label, -1))
-        if r in checked_ranks:
-            moot = changed & (chosen_rank == r - 1) & (label >= 0) & (pick < 0)
+        if r in checked_ranks and r > 0:
+            moot = (outcome[:, r - 1] == 2) & (label >= 0) & (pick < 0)
             pick = np.where(moot & (best_p >= keep), best, pick)
         pick = np.where(r >= judged_ranks, np.where(label_p >= 0, label, -1), pick)
         ok = active & ~skip & (pick >= 0)
@@ -368,7 +367,6 @@ def decide(evidence, tree, label_codes, threshold, keep=KEEP, judged_ranks=None,
         chosen_rank = np.where(ok, r, chosen_rank)
         confidence = np.where(ok, masked[rows, np.maximum(pick, 0)], confidence)
         outcome[:, r] = np.where(ok, np.where(pick == label, 1, 2), 0)
-        changed = ok & (pick != label)
         active = ok | skip
         if not active.any():
             break

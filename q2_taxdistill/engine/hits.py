@@ -31,12 +31,12 @@ class ContigHits:
 
     identity: np.ndarray
     aligned: np.ndarray
+    target: np.ndarray
     protein: bool = False
-    target: np.ndarray = None
 
     @classmethod
     def none(cls, n):
-        return cls(np.full(n, np.nan), np.zeros(n), target=np.full(n, None, dtype=object))
+        return cls(np.full(n, np.nan), np.zeros(n), np.full(n, None, dtype=object))
 
 
 def _numeric(hits, column):
@@ -161,10 +161,8 @@ def extend_by_hits(lineages, contig_hits, reference, boundary=DEFAULTS.species_i
             continue
         if identity < boundary:
             continue
-        own = lineages[i]
-        deepest = max((r for r, name in enumerate(own) if name is not None), default=-1)
-        hit_deepest = max((r for r, name in enumerate(hit) if name is not None), default=-1)
-        if hit_deepest > deepest and all(n is None or n == h for n, h in zip(own, hit)):
-            lineages[i] = tuple(hit)
+        hit = tuple(hit)
+        if hit != lineages[i] and all(n is None or n == h for n, h in zip(lineages[i], hit)):
+            lineages[i] = hit
             extended[i] = True
     return lineages, extended, missing

@@ -263,10 +263,10 @@ def _extended(lineages, support, contig_hits, reference_taxonomy, boundary):
         raise InputError("the reference taxonomy has no 'Taxon' column.")
     reference = dict(zip(reference_taxonomy.index.astype(str),
                          parse_taxonomy(reference_taxonomy["Taxon"].fillna("Unassigned"))))
-    targets = pd.unique(contig_hits.target[contig_hits.target != None])  # noqa: E711
-    if len(targets) and not any(t in reference for t in targets):
+    targets = {t for t in contig_hits.target if t is not None}
+    if targets and targets.isdisjoint(reference):
         raise InputError(f"none of the hits' best targets are in the reference taxonomy "
-                         f"(targets like {preview(targets)}, reference IDs like "
+                         f"(targets like {preview(sorted(targets))}, reference IDs like "
                          f"{preview(list(reference))}): give the taxonomy of the database "
                          f"that was searched.")
     lineages, extended, missing = extend_by_hits(lineages, contig_hits, reference, boundary)
