@@ -286,6 +286,34 @@ def test_correct_without_input_labels_uses_the_student_alone(example, trained, c
     assert after.loc["genus", "precision"] > 0.9
 
 
+def test_a_segment_with_its_donors_composition_finds_its_genome_by_co_abundance():
+    """A strain's accessory segment carries a donor's composition but its own genome's
+    abundance profile: in the neighbour space the profile leads, so its nearest contigs are
+    its genome's (with composition and profile weighed about equally they were the donor's)."""
+    from q2_taxdistill.engine.correction import neighbour_space
+    from q2_taxdistill.engine.kmers import N_TNF
+    from q2_taxdistill.engine.student import FeatureSpec
+    rng = np.random.default_rng(0)
+    width = N_TNF + 1 + 4 + 1
+    spec = FeatureSpec(samples=["S1", "S2", "S3", "S4"], mean=[0.0] * width, std=[1.0] * width)
+    host_tnf, donor_tnf = rng.normal(0, 1, N_TNF), rng.normal(0, 1, N_TNF)
+    host_profile, donor_profile = [0.4, 0.3, 0.2, 0.1], [0.1, 0.2, 0.3, 0.4]
+
+    def contigs(centre, profile, n):
+        raw = np.zeros((n, width))
+        raw[:, :N_TNF] = centre + rng.normal(0, 0.7, (n, N_TNF))
+        raw[:, spec.profile_columns] = profile
+        return raw
+
+    raw = np.concatenate([contigs(host_tnf, host_profile, 30),
+                          contigs(donor_tnf, donor_profile, 30),
+                          contigs(donor_tnf, host_profile, 1)])  # the segment, last
+    space = neighbour_space(spec, raw)
+    distance = ((space[:-1] - space[-1]) ** 2).sum(1)
+    nearest = np.argsort(distance)[:10]
+    assert (nearest < 30).all()
+
+
 def test_taxa_the_neighbour_space_does_not_resolve_keep_their_names():
     """Three congeners of 60 contigs each, rightly labelled: when every neighbourhood mixes
     them (no read counts to tell them apart) the names are kept; when each neighbourhood

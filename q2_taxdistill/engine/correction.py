@@ -45,10 +45,19 @@ GENOME_STEPS = 3
 PRIOR_WEIGHT = 5.0
 KEEP = 0.5
 # The neighbour space: 136 TNF z-scores, then (with read counts) the square-rooted abundance
-# profile and the log depth, weighted so the profile counts about as much as composition (a
-# genome's contigs share it across samples). The weights are those the student's neighbour
-# space had at d0d602b, moved here unchanged and not re-tuned.
-ABUNDANCE_WEIGHT = 15.0
+# profile and the log depth. The profile is weighted to lead: a genome's contigs share it
+# across samples, while composition varies along a genome (a strain's accessory and
+# recombined segments carry their donor's), so composition mostly orders contigs within a
+# co-abundant group. Measured 2026-12-04 (teach -> distill -> correct, weights compared on
+# one student per run): 60 against the earlier 15 (composition and profile about equal), on
+# dev, dev-strains and dev-mosaic with all 8 samples (both label sets, with and without
+# hits), the first 3 (both label sets without hits, fragment-vote labels with hits) and the
+# first 1 and 2 (fragment-vote, hits), and on the nine 1,500-contig subsets (fragment-vote,
+# hits): no F1 lower by more than .001 at any rank (one cell), species up to +.026 and genus
+# up to +.019 (most on the subsets and with 3 samples); 120 (8 samples, hits) moved nothing
+# further; with one sample the profile is constant and the weight has no effect.
+# DEPTH_WEIGHT is unchanged.
+ABUNDANCE_WEIGHT = 60.0
 DEPTH_WEIGHT = 3.0
 
 
