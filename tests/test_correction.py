@@ -314,6 +314,30 @@ def test_a_segment_with_its_donors_composition_finds_its_genome_by_co_abundance(
     assert (nearest < 30).all()
 
 
+def test_with_one_sample_the_depth_finds_the_segments_genome():
+    """One sample: the profile is constant, so the depth is the co-abundance that leads."""
+    from q2_taxdistill.engine.correction import neighbour_space
+    from q2_taxdistill.engine.kmers import N_TNF
+    from q2_taxdistill.engine.student import FeatureSpec
+    rng = np.random.default_rng(1)
+    width = N_TNF + 1 + 1 + 1
+    spec = FeatureSpec(samples=["S1"], mean=[0.0] * width, std=[1.0] * width)
+    host_tnf, donor_tnf = rng.normal(0, 1, N_TNF), rng.normal(0, 1, N_TNF)
+
+    def contigs(centre, depth, n):
+        raw = np.zeros((n, width))
+        raw[:, :N_TNF] = centre + rng.normal(0, 0.7, (n, N_TNF))
+        raw[:, spec.profile_columns] = 1.0
+        raw[:, spec.depth_columns] = depth
+        return raw
+
+    raw = np.concatenate([contigs(host_tnf, 1.0, 30), contigs(donor_tnf, 0.0, 30),
+                          contigs(donor_tnf, 1.0, 1)])
+    space = neighbour_space(spec, raw)
+    distance = ((space[:-1] - space[-1]) ** 2).sum(1)
+    assert (np.argsort(distance)[:10] < 30).all()
+
+
 def test_taxa_the_neighbour_space_does_not_resolve_keep_their_names():
     """Three congeners of 60 contigs each, rightly labelled: when every neighbourhood mixes
     them (no read counts to tell them apart) the names are kept; when each neighbourhood

@@ -55,10 +55,15 @@ KEEP = 0.5
 # first 1 and 2 (fragment-vote, hits), and on the nine 1,500-contig subsets (fragment-vote,
 # hits): no F1 lower by more than .001 at any rank (one cell), species up to +.026 and genus
 # up to +.019 (most on the subsets and with 3 samples); 120 (8 samples, hits) moved nothing
-# further; with one sample the profile is constant and the weight has no effect.
-# DEPTH_WEIGHT is unchanged.
+# further; with one sample the profile is constant and the weight has no effect. The depth
+# (log mean coverage, z-scored) is the same genome signal and with one sample the only one:
+# DEPTH_WEIGHT 3 -> 30, measured the same way (the first 1, 2 and 3 samples, fragment-vote
+# labels with hits; 1 and 8 samples, contig-LCA labels without hits): with 1-3 samples
+# every F1 at least as high, species +.003 to +.031 (most with one sample); with 8 samples
+# within .001 either way; 60 and 120 gained a little more with one sample and were not
+# measured with eight.
 ABUNDANCE_WEIGHT = 60.0
-DEPTH_WEIGHT = 3.0
+DEPTH_WEIGHT = 30.0
 
 
 def neighbour_space(spec, raw):
