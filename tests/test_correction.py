@@ -4,12 +4,13 @@ import pytest
 
 from q2_taxdistill.engine import workflow
 from q2_taxdistill.engine.correction import (decide, decode, judged_ranks, label_evidence,
-                                             neighbourhood, smooth)
+                                             neighbour_space, neighbourhood, smooth)
+from q2_taxdistill.engine.kmers import N_TNF
 from q2_taxdistill.engine.labels import encode_labels
 from q2_taxdistill.engine.metrics import score_taxonomy
 from q2_taxdistill.engine.neighbours import nearest_neighbours
 from q2_taxdistill.engine.progress import reporting, stderr_reporter
-from q2_taxdistill.engine.student import StudentConfig
+from q2_taxdistill.engine.student import FeatureSpec, StudentConfig
 from q2_taxdistill.engine.taxonomy import N_RANKS, TaxonomyTree, parse_lineage
 
 ABOVE = "d__D; p__P; c__C; o__O; f__F; "
@@ -164,6 +165,7 @@ def test_decide_names_a_checked_majority_under_a_changed_parent_only():
     assert checked[0].confidence == pytest.approx(0.55)
     assert outcome[:, SPECIES].tolist() == [2, 0, 0]
 
+
 def test_decide_judges_names_below_unnamed_ranks_on_their_own_evidence():
     """NCBI virus lineages name no phylum or class; a genus may have no family. The names
     below the gap are judged, the gap is never filled."""
@@ -286,56 +288,41 @@ def test_correct_without_input_labels_uses_the_student_alone(example, trained, c
     assert after.loc["genus", "precision"] > 0.9
 
 
+def _segment_neighbours(seed, host, donor, segment):
+    """The 10 nearest contigs (indices) of a segment with the donor's composition among 30
+    host and 30 donor contigs (indices 0-29: the host's); `host`, `donor`, `segment`: each
+    one's (profile, depth)."""
+    rng = np.random.default_rng(seed)
+    samples = [f"S{i + 1}" for i in range(len(host[0]))]
+    width = N_TNF + 1 + len(samples) + 1
+    spec = FeatureSpec(samples=samples, mean=[0.0] * width, std=[1.0] * width)
+    host_tnf, donor_tnf = rng.normal(0, 1, N_TNF), rng.normal(0, 1, N_TNF)
+
+    def contigs(centre, abundance, n):
+        raw = np.zeros((n, width))
+        raw[:, :N_TNF] = centre + rng.normal(0, 0.7, (n, N_TNF))
+        raw[:, spec.profile_columns] = abundance[0]
+        raw[:, spec.depth_columns] = abundance[1]
+        return raw
+
+    raw = np.concatenate([contigs(host_tnf, host, 30), contigs(donor_tnf, donor, 30),
+                          contigs(donor_tnf, segment, 1)])
+    space = neighbour_space(spec, raw)
+    return np.argsort(((space[:-1] - space[-1]) ** 2).sum(1))[:10]
+
+
 def test_a_segment_with_its_donors_composition_finds_its_genome_by_co_abundance():
     """A strain's accessory segment carries a donor's composition but its own genome's
     abundance profile: in the neighbour space the profile leads, so its nearest contigs are
     its genome's (with composition and profile weighed about equally they were the donor's)."""
-    from q2_taxdistill.engine.correction import neighbour_space
-    from q2_taxdistill.engine.kmers import N_TNF
-    from q2_taxdistill.engine.student import FeatureSpec
-    rng = np.random.default_rng(0)
-    width = N_TNF + 1 + 4 + 1
-    spec = FeatureSpec(samples=["S1", "S2", "S3", "S4"], mean=[0.0] * width, std=[1.0] * width)
-    host_tnf, donor_tnf = rng.normal(0, 1, N_TNF), rng.normal(0, 1, N_TNF)
-    host_profile, donor_profile = [0.4, 0.3, 0.2, 0.1], [0.1, 0.2, 0.3, 0.4]
-
-    def contigs(centre, profile, n):
-        raw = np.zeros((n, width))
-        raw[:, :N_TNF] = centre + rng.normal(0, 0.7, (n, N_TNF))
-        raw[:, spec.profile_columns] = profile
-        return raw
-
-    raw = np.concatenate([contigs(host_tnf, host_profile, 30),
-                          contigs(donor_tnf, donor_profile, 30),
-                          contigs(donor_tnf, host_profile, 1)])  # the segment, last
-    space = neighbour_space(spec, raw)
-    distance = ((space[:-1] - space[-1]) ** 2).sum(1)
-    nearest = np.argsort(distance)[:10]
-    assert (nearest < 30).all()
+    host, donor = ([0.4, 0.3, 0.2, 0.1], 0.0), ([0.1, 0.2, 0.3, 0.4], 0.0)
+    assert (_segment_neighbours(0, host, donor, host) < 30).all()
 
 
 def test_with_one_sample_the_depth_finds_the_segments_genome():
     """One sample: the profile is constant, so the depth is the co-abundance that leads."""
-    from q2_taxdistill.engine.correction import neighbour_space
-    from q2_taxdistill.engine.kmers import N_TNF
-    from q2_taxdistill.engine.student import FeatureSpec
-    rng = np.random.default_rng(1)
-    width = N_TNF + 1 + 1 + 1
-    spec = FeatureSpec(samples=["S1"], mean=[0.0] * width, std=[1.0] * width)
-    host_tnf, donor_tnf = rng.normal(0, 1, N_TNF), rng.normal(0, 1, N_TNF)
-
-    def contigs(centre, depth, n):
-        raw = np.zeros((n, width))
-        raw[:, :N_TNF] = centre + rng.normal(0, 0.7, (n, N_TNF))
-        raw[:, spec.profile_columns] = 1.0
-        raw[:, spec.depth_columns] = depth
-        return raw
-
-    raw = np.concatenate([contigs(host_tnf, 1.0, 30), contigs(donor_tnf, 0.0, 30),
-                          contigs(donor_tnf, 1.0, 1)])
-    space = neighbour_space(spec, raw)
-    distance = ((space[:-1] - space[-1]) ** 2).sum(1)
-    assert (np.argsort(distance)[:10] < 30).all()
+    host, donor = ([1.0], 1.0), ([1.0], 0.0)
+    assert (_segment_neighbours(1, host, donor, host) < 30).all()
 
 
 def test_taxa_the_neighbour_space_does_not_resolve_keep_their_names():

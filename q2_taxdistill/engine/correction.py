@@ -45,23 +45,12 @@ GENOME_STEPS = 3
 PRIOR_WEIGHT = 5.0
 KEEP = 0.5
 # The neighbour space: 136 TNF z-scores, then (with read counts) the square-rooted abundance
-# profile and the log depth. The profile is weighted to lead: a genome's contigs share it
-# across samples, while composition varies along a genome (a strain's accessory and
+# profile and the log depth. Co-abundance is weighted to lead: a genome's contigs share their
+# profile and depth, while composition varies along a genome (a strain's accessory and
 # recombined segments carry their donor's), so composition mostly orders contigs within a
-# co-abundant group. Measured 2026-12-04 (teach -> distill -> correct, weights compared on
-# one student per run): 60 against the earlier 15 (composition and profile about equal), on
-# dev, dev-strains and dev-mosaic with all 8 samples (both label sets, with and without
-# hits), the first 3 (both label sets without hits, fragment-vote labels with hits) and the
-# first 1 and 2 (fragment-vote, hits), and on the nine 1,500-contig subsets (fragment-vote,
-# hits): no F1 lower by more than .001 at any rank (one cell), species up to +.026 and genus
-# up to +.019 (most on the subsets and with 3 samples); 120 (8 samples, hits) moved nothing
-# further; with one sample the profile is constant and the weight has no effect. The depth
-# (log mean coverage, z-scored) is the same genome signal and with one sample the only one:
-# DEPTH_WEIGHT 3 -> 30, measured the same way (the first 1, 2 and 3 samples, fragment-vote
-# labels with hits; 1 and 8 samples, contig-LCA labels without hits): with 1-3 samples
-# every F1 at least as high, species +.003 to +.031 (most with one sample); with 8 samples
-# within .001 either way; 60 and 120 gained a little more with one sample and were not
-# measured with eight.
+# co-abundant group; with one sample the profile is constant and the depth is all there is.
+# Chosen against the earlier 15 and 3 on the benchmarks with 1, 2, 3 and 8 samples and on
+# their subsets; the README ("What changed") says what was measured and what it trades.
 ABUNDANCE_WEIGHT = 60.0
 DEPTH_WEIGHT = 30.0
 
